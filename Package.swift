@@ -1,0 +1,77 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The plugin binaries (`calico`, `calico-ipam`) start once per container launch, so the
+// libraries on their path import Glibc only: no Foundation, no third-party packages.
+// calicoctl and calico-felix are long-lived or interactive and may use more.
+
+let package = Package(
+    name: "calico-mesos",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "calico", targets: ["calico"]),
+        .executable(name: "calico-ipam", targets: ["calico-ipam"]),
+        .executable(name: "calicoctl", targets: ["calicoctl"]),
+        .executable(name: "calico-felix", targets: ["calico-felix"]),
+        .executable(name: "cni-harness", targets: ["cni-harness"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C shims: netlink / rtnetlink headers and what Glibc does not export (setns, unshare).
+        .target(name: "CNetlinkShims"),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // Foundations shared by everything.
+        .target(name: "POSIX", dependencies: ["CNetlinkShims"]),
+        .target(name: "JSON"),
+
+        // CNI protocol, kernel access.
+        .target(name: "CNI", dependencies: ["JSON", "POSIX"]),
+        .target(name: "Netlink", dependencies: ["CNetlinkShims", "POSIX"]),
+        .target(name: "NetNS", dependencies: ["CNetlinkShims", "POSIX"]),
+
+        // Datastore: protocol + key layout, then one target per backend, then selection.
+        .target(name: "Datastore", dependencies: ["JSON"]),
+        .target(name: "SQLiteDatastore", dependencies: ["Datastore", "CSQLite", "POSIX"]),
+        .target(name: "HTTPClient", dependencies: ["POSIX", "COpenSSL"]),
+        .target(name: "EtcdDatastore", dependencies: ["Datastore", "HTTPClient", "JSON", "POSIX"]),
+        .target(name: "Datastores", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "JSON", "POSIX"]),
+        // The protocol's conformance suite, run by every backend's tests.
+        .target(name: "DatastoreConformance", dependencies: ["Datastore"]),
+
+        // Calico.
+        .target(name: "CalicoAPI", dependencies: ["JSON", "Datastore", "POSIX"]),
+        .target(name: "Selector"),
+        .target(name: "IPAM", dependencies: ["CalicoAPI", "Datastore", "JSON", "POSIX"]),
+        .target(name: "CalicoCNI", dependencies: ["CNI", "Netlink", "NetNS", "IPAM", "CalicoAPI", "Datastores", "JSON", "POSIX"]),
+        .target(name: "Policy", dependencies: ["CalicoAPI", "Selector", "JSON"]),
+        .target(name: "CalicoCtl", dependencies: ["CalicoAPI", "Selector", "Datastores", "IPAM", "JSON", "POSIX", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Felix", dependencies: ["Policy", "CalicoAPI", "Datastores", "Selector", "JSON", "POSIX"]),
+        .target(name: "CNIHarness", dependencies: ["CNI", "JSON", "POSIX", "NetNS", "Netlink"]),
+
+        // Thin executables.
+        .executableTarget(name: "calico", dependencies: ["CalicoCNI"]),
+        .executableTarget(name: "calico-ipam", dependencies: ["CalicoCNI"]),
+        .executableTarget(name: "calicoctl", dependencies: ["CalicoCtl"]),
+        .executableTarget(name: "calico-felix", dependencies: ["Felix"]),
+        .executableTarget(name: "cni-harness", dependencies: ["CNIHarness"]),
+
+        // Tests: one target per library, plus end-to-end tests over the built executables.
+        .target(name: "TestSupport", dependencies: ["POSIX", "JSON"], path: "Tests/TestSupport"),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "JSON", "TestSupport"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NetNS", "TestSupport"]),
+        .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "Datastores", "DatastoreConformance", "TestSupport"]),
+        .testTarget(name: "CalicoAPITests", dependencies: ["CalicoAPI", "JSON"]),
+        .testTarget(name: "SelectorTests", dependencies: ["Selector"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CalicoAPI", "Datastore", "SQLiteDatastore", "TestSupport"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CalicoAPI", "Selector", "JSON"]),
+        .testTarget(name: "CalicoCtlTests", dependencies: ["CalicoCtl", "TestSupport"]),
+        .testTarget(name: "FelixTests", dependencies: ["Felix", "Policy", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CNIHarness", "CNI", "JSON", "TestSupport", "Netlink", "NetNS"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// CNI: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// CNIHarness: placeholder until its first file lands.

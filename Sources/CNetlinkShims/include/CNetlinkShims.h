@@ -1,0 +1,38 @@
+#ifndef CNETLINK_SHIMS_H
+#define CNETLINK_SHIMS_H
+
+// What Glibc's Swift overlay does not give us: the netlink/rtnetlink headers, their
+// function-like macros as inline functions, and namespace syscalls.
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/neighbour.h>
+#include <linux/veth.h>
+#include <linux/if.h>
+#include <linux/if_arp.h>
+#include <linux/sched.h>
+
+/// setns(2): join the namespace referred to by fd. The corresponding C function is `setns`.
+static inline int cnl_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
+
+/// unshare(2).
+static inline int cnl_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }
+
+/// gettid(2): the calling thread's id (for /proc/self/task/<tid>/ns/net).
+static inline pid_t cnl_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+static inline int cnl_clone_newnet(void) { return CLONE_NEWNET; }
+static inline int cnl_clone_newns(void) { return CLONE_NEWNS; }
+
+// Netlink message alignment (NLMSG_ALIGN / RTA_ALIGN / NLA_ALIGN are macros).
+static inline unsigned int cnl_nlmsg_align(unsigned int len) { return NLMSG_ALIGN(len); }
+static inline unsigned int cnl_rta_align(unsigned int len) { return RTA_ALIGN(len); }
+static inline unsigned int cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+
+#endif

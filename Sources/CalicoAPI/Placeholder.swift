@@ -1,0 +1,1 @@
+// CalicoAPI: placeholder until its first file lands.

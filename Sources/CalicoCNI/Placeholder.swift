@@ -1,0 +1,1 @@
+// CalicoCNI: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// CalicoCtl: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// DatastoreConformance: placeholder until its first file lands.

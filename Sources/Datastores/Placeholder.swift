@@ -1,0 +1,1 @@
+// Datastores: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// EtcdDatastore: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// Felix: placeholder until its first file lands.

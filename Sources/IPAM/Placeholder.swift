@@ -1,0 +1,1 @@
+// IPAM: placeholder until its first file lands.

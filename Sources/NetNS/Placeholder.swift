@@ -1,0 +1,1 @@
+// NetNS: placeholder until its first file lands.

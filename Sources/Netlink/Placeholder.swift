@@ -1,0 +1,1 @@
+// Netlink: placeholder until its first file lands.

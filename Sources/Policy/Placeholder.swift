@@ -1,0 +1,1 @@
+// Policy: placeholder until its first file lands.

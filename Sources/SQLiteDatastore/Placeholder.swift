@@ -1,0 +1,1 @@
+// SQLiteDatastore: placeholder until its first file lands.

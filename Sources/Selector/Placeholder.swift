@@ -1,0 +1,1 @@
+// Selector: placeholder until its first file lands.
