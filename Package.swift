@@ -27,10 +27,11 @@ let package = Package(
         // Foundations shared by everything.
         .target(name: "POSIX", dependencies: ["CNetlinkShims"]),
         .target(name: "JSON"),
+        .target(name: "IPAddress"),
 
         // CNI protocol, kernel access.
-        .target(name: "CNI", dependencies: ["JSON", "POSIX"]),
-        .target(name: "Netlink", dependencies: ["CNetlinkShims", "POSIX"]),
+        .target(name: "CNI", dependencies: ["JSON", "POSIX", "IPAddress"]),
+        .target(name: "Netlink", dependencies: ["CNetlinkShims", "POSIX", "IPAddress"]),
         .target(name: "NetNS", dependencies: ["CNetlinkShims", "POSIX"]),
 
         // Datastore: protocol + key layout, then one target per backend, then selection.
@@ -43,9 +44,9 @@ let package = Package(
         .target(name: "DatastoreConformance", dependencies: ["Datastore"]),
 
         // Calico.
-        .target(name: "CalicoAPI", dependencies: ["JSON", "Datastore", "POSIX"]),
+        .target(name: "CalicoAPI", dependencies: ["JSON", "Datastore", "POSIX", "IPAddress"]),
         .target(name: "Selector"),
-        .target(name: "IPAM", dependencies: ["CalicoAPI", "Datastore", "JSON", "POSIX"]),
+        .target(name: "IPAM", dependencies: ["CalicoAPI", "Datastore", "JSON", "POSIX", "IPAddress"]),
         .target(name: "CalicoCNI", dependencies: ["CNI", "Netlink", "NetNS", "IPAM", "CalicoAPI", "Datastores", "JSON", "POSIX"]),
         .target(name: "Policy", dependencies: ["CalicoAPI", "Selector", "JSON"]),
         .target(name: "CalicoCtl", dependencies: ["CalicoAPI", "Selector", "Datastores", "IPAM", "JSON", "POSIX", .product(name: "Yams", package: "Yams")]),
@@ -61,7 +62,7 @@ let package = Package(
 
         // Tests: one target per library, plus end-to-end tests over the built executables.
         .target(name: "TestSupport", dependencies: ["POSIX", "JSON"], path: "Tests/TestSupport"),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "IPAddress"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "JSON", "TestSupport"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NetNS", "TestSupport"]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "Datastores", "DatastoreConformance", "TestSupport"]),
