@@ -1,1 +1,0 @@
-// Selector: placeholder until its first file lands.
