@@ -1,1 +1,0 @@
-// DatastoreConformance: placeholder until its first file lands.
