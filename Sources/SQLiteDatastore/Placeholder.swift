@@ -1,1 +1,0 @@
-// SQLiteDatastore: placeholder until its first file lands.
