@@ -1,1 +1,0 @@
-// Datastores: placeholder until its first file lands.
