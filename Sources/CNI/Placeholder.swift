@@ -1,1 +1,0 @@
-// CNI: placeholder until its first file lands.

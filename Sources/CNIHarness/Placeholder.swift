@@ -1,1 +1,0 @@
-// CNIHarness: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// CalicoAPI: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// NetNS: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// Netlink: placeholder until its first file lands.
