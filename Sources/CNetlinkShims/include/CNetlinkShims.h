@@ -17,6 +17,8 @@
 #include <linux/if.h>
 #include <linux/if_arp.h>
 #include <linux/sched.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 /// setns(2): join the namespace referred to by fd. The corresponding C function is `setns`.
 static inline int cnl_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
@@ -34,5 +36,13 @@ static inline int cnl_clone_newns(void) { return CLONE_NEWNS; }
 static inline unsigned int cnl_nlmsg_align(unsigned int len) { return NLMSG_ALIGN(len); }
 static inline unsigned int cnl_rta_align(unsigned int len) { return RTA_ALIGN(len); }
 static inline unsigned int cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+
+// Socket options of SOL_NETLINK (some libcs lack SOL_NETLINK itself).
+static inline int cnl_sol_netlink(void) { return 270; }
+
+/// The f_type of a file on nsfs (a namespace handle: /proc/<pid>/ns/net, /var/run/netns/x,
+/// a bind mount of either). Older kernels report procfs for /proc/<pid>/ns/*.
+static inline long cnl_nsfs_magic(void) { return NSFS_MAGIC; }
+static inline long cnl_procfs_magic(void) { return PROC_SUPER_MAGIC; }
 
 #endif
