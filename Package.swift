@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Policy", dependencies: ["CalicoAPI", "Selector", "JSON"]),
         .target(name: "CalicoCtl", dependencies: ["CalicoAPI", "Selector", "Datastores", "IPAM", "JSON", "POSIX", .product(name: "Yams", package: "Yams")]),
         .target(name: "Felix", dependencies: ["Policy", "CalicoAPI", "Datastores", "Selector", "JSON", "POSIX"]),
-        .target(name: "CNIHarness", dependencies: ["CNI", "JSON", "POSIX", "NetNS", "Netlink"]),
+        .target(name: "CNIHarness", dependencies: ["CNI", "JSON", "POSIX", "IPAddress", "NetNS", "Netlink"]),
 
         // Thin executables.
         .executableTarget(name: "calico", dependencies: ["CalicoCNI"]),
@@ -63,7 +63,7 @@ let package = Package(
         // Tests: one target per library, plus end-to-end tests over the built executables.
         .target(name: "TestSupport", dependencies: ["POSIX", "JSON"], path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "IPAddress"]),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "JSON", "TestSupport"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "CNIHarness", "JSON", "IPAddress", "POSIX", "TestSupport"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NetNS", "TestSupport"]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "Datastores", "DatastoreConformance", "TestSupport"]),
         .testTarget(name: "CalicoAPITests", dependencies: ["CalicoAPI", "JSON"]),

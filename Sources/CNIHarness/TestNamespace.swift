@@ -1,0 +1,138 @@
+import Foundation
+import JSON
+import POSIX
+
+/// A harness error: a tool that failed, a fixture that cannot be read.
+public struct HarnessError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A named network namespace (`ip netns add`) for one fixture, deleted with the object.
+///
+/// The harness is a test tool and may run `ip`; the product code never does.
+public final class TestNamespace: @unchecked Sendable {
+    public let name: String
+    /// `/var/run/netns/<name>`: what `CNI_NETNS` points at.
+    public var path: String { "/var/run/netns/\(name)" }
+    private var deleted = false
+
+    /// Creates a fresh namespace (only `lo`, down, as Mesos hands it to a plugin);
+    /// `loopbackUp` brings `lo` up (for a namespace playing the host).
+    public init(prefix: String = "cnih", loopbackUp: Bool = false) throws {
+        name = prefix + "-" + String(UUID().uuidString.lowercased().prefix(8))
+        try TestNamespace.ip(["netns", "add", name])
+        if loopbackUp { try TestNamespace.ip(["-n", name, "link", "set", "lo", "up"]) }
+    }
+
+    deinit { delete() }
+
+    /// Deletes the namespace (links inside it go with it, and so do veth peers elsewhere).
+    public func delete() {
+        guard !deleted else { return }
+        deleted = true
+        _ = try? TestNamespace.ip(["netns", "del", name])
+    }
+
+    /// Runs `ip -n <name> <args>` and returns its stdout.
+    @discardableResult
+    public func ip(_ args: [String]) throws -> String {
+        try TestNamespace.ip(["-n", name] + args)
+    }
+
+    /// The names of the links in the namespace, sorted.
+    public func linkNames() throws -> [String] {
+        let links = try JSON(parsing: try ip(["-j", "link", "show"]))
+        return (links.arrayValue ?? []).compactMap { $0["ifname"]?.stringValue }.sorted()
+    }
+
+    /// Every address in the namespace as `ifname addr/len`, sorted.
+    public func addresses() throws -> [String] {
+        let links = try JSON(parsing: try ip(["-j", "addr", "show"]))
+        var out: [String] = []
+        for link in links.arrayValue ?? [] {
+            let name = link["ifname"]?.stringValue ?? "?"
+            for a in link["addr_info"]?.arrayValue ?? [] {
+                if let local = a["local"]?.stringValue, let len = a["prefixlen"]?.intValue { out.append("\(name) \(local)/\(len)") }
+            }
+        }
+        return out.sorted()
+    }
+
+    /// A description of the namespace's kernel state that changes when a plugin changes
+    /// anything it could: links (name, MTU, up/down, master), addresses, and every route of
+    /// every table, both families.
+    public func snapshot() throws -> [String] {
+        var out: [String] = []
+        let links = try JSON(parsing: try ip(["-j", "link", "show"]))
+        for l in links.arrayValue ?? [] {
+            let flags = (l["flags"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let name = l["ifname"]?.stringValue ?? "?"
+            out.append("link \(name) mtu \(l["mtu"]?.intValue ?? 0) \(flags.contains("UP") ? "up" : "down") master \(l["master"]?.stringValue ?? "-")")
+        }
+        out += try addresses().map { "addr " + $0 }
+        for family in ["-4", "-6"] {
+            let routes = try JSON(parsing: try ip(["-j", family, "route", "show", "table", "all"]))
+            for r in routes.arrayValue ?? [] {
+                let kind = r["type"]?.stringValue ?? "unicast"
+                let dst = r["dst"]?.stringValue ?? "?"
+                let dev = r["dev"]?.stringValue ?? "-"
+                let via = r["gateway"]?.stringValue ?? "-"
+                let table = r["table"]?.stringValue ?? "main"
+                out.append("route \(family) \(kind) \(dst) dev \(dev) via \(via) table \(table)")
+            }
+        }
+        return out.sorted()
+    }
+
+    /// Where `ip` is.
+    public static let ipCommand: String = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { access($0, X_OK) == 0 } ?? "/usr/sbin/ip"
+
+    /// Runs `ip <args>`; a non-zero exit throws with its stderr.
+    @discardableResult
+    public static func ip(_ args: [String]) throws -> String {
+        let out = try Subprocess.run(executable: ipCommand, arguments: args, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"],
+                                     deadline: Deadline(secondsFromNow: 20))
+        guard out.exitStatus == 0 else {
+            throw HarnessError("ip \(args.joined(separator: " ")): \(out.termination): \(String(decoding: out.stderr, as: UTF8.self))")
+        }
+        return String(decoding: out.stdout, as: UTF8.self)
+    }
+
+    /// Whether this process may create namespaces (root, `ip` and `nsenter` present).
+    public static var isAvailable: Bool {
+        geteuid() == 0 && access(ipCommand, X_OK) == 0 && access("/usr/bin/nsenter", X_OK) == 0
+    }
+}
+
+/// The files under a directory with their contents, to prove a step wrote nothing
+/// (a datastore file, host-local's reservations).
+public struct DirectorySnapshot: Equatable, Sendable {
+    public var files: [String: [UInt8]]
+
+    public init(_ root: String) {
+        files = [:]
+        guard let e = FileManager.default.enumerator(atPath: root) else { return }
+        while let rel = e.nextObject() as? String {
+            let full = root + "/" + rel
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue {
+                files[rel] = FileManager.default.contents(atPath: full).map { [UInt8]($0) } ?? []
+            }
+        }
+    }
+
+    /// Human-readable differences from `before` to `self`.
+    public func changes(since before: DirectorySnapshot) -> [String] {
+        var out: [String] = []
+        for k in Set(files.keys).union(before.files.keys).sorted() {
+            switch (before.files[k], files[k]) {
+            case (nil, .some): out.append("file \(k) created")
+            case (.some, nil): out.append("file \(k) deleted")
+            case (.some(let a), .some(let b)) where a != b: out.append("file \(k) changed")
+            default: break
+            }
+        }
+        return out
+    }
+}
