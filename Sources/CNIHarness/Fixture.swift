@@ -13,6 +13,8 @@ public struct Fixture: Sendable {
         public var description: String
         /// The binary's name, looked up in the plugin directory.
         public var plugin: String
+        /// Arguments after the binary (plugins take none; a setup tool may).
+        public var arguments: [String]
         /// The environment, exactly; values may hold `${PLACEHOLDER}`s.
         public var env: [String: String]
         /// stdin, exactly (bytes matter); may hold `${PLACEHOLDER}`s.
@@ -38,6 +40,8 @@ public struct Fixture: Sendable {
         public var containerLinks: [String]?
         /// Every address of the printed result must be configured in the container namespace.
         public var containerHasResultAddresses: Bool
+        /// MTU per link name in the container namespace afterwards.
+        public var containerMTU: [String: Int]
     }
 
     /// The file it came from.
@@ -79,7 +83,12 @@ public struct Fixture: Sendable {
         guard let e = j["expect"], e.objectValue != nil else { throw HarnessError("\(context): missing \"expect\" object") }
         var x = Expectation(exitCode: nil, stdout: e["stdout"], errorCode: nil, errorMessage: nil, errorVersion: nil,
                             unchanged: e["unchanged"]?.boolValue ?? false, containerLinks: nil,
-                            containerHasResultAddresses: e["containerHasResultAddresses"]?.boolValue ?? false)
+                            containerHasResultAddresses: e["containerHasResultAddresses"]?.boolValue ?? false,
+                            containerMTU: [:])
+        for (name, mtu) in e["containerMTU"]?.objectValue ?? [:] {
+            guard let m = mtu.intValue else { throw HarnessError("\(context): containerMTU values must be integers") }
+            x.containerMTU[name] = m
+        }
         if let c = e["exitCode"] {
             guard let i = c.intValue else { throw HarnessError("\(context): exitCode must be an integer") }
             x.exitCode = Int32(i)
@@ -94,8 +103,9 @@ public struct Fixture: Sendable {
             guard let a = links.arrayValue?.compactMap(\.stringValue) else { throw HarnessError("\(context): containerLinks must list names") }
             x.containerLinks = a.sorted()
         }
+        let arguments = (j["args"]?.arrayValue ?? []).compactMap(\.stringValue)
         return Step(description: j["description"]?.stringValue ?? (env["CNI_COMMAND"] ?? "step"), plugin: plugin,
-                    env: env, stdin: stdin, expect: x)
+                    arguments: arguments, env: env, stdin: stdin, expect: x)
     }
 
     /// The fixtures at `path`: the file itself, or every `*.json` under the directory
@@ -113,7 +123,8 @@ public struct Fixture: Sendable {
     }
 }
 
-/// `${NAME}` substitution in fixture text.
+/// `${NAME}` substitution in fixture text. `${NAME:escape-slashes}` writes every `/` of the
+/// value as `\/`, the way Mesos before 1.7 serialised configs.
 public struct Placeholders: Sendable {
     public var values: [String: String]
 
@@ -127,11 +138,16 @@ public struct Placeholders: Sendable {
         while let start = rest.range(of: "${") {
             out += rest[..<start.lowerBound]
             guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw HarnessError("unterminated placeholder in \(text)") }
-            let name = String(rest[start.upperBound..<end])
+            var name = String(rest[start.upperBound..<end])
+            var escapeSlashes = false
+            if name.hasSuffix(":escape-slashes") {
+                name.removeLast(":escape-slashes".count)
+                escapeSlashes = true
+            }
             guard let v = values[name] else {
                 throw HarnessError("unknown placeholder ${\(name)} (known: \(values.keys.sorted().joined(separator: ", ")))")
             }
-            out += v
+            out += escapeSlashes ? v.replacingOccurrences(of: "/", with: "\\/") : v
             rest = rest[rest.index(after: end)...]
         }
         return out + rest

@@ -32,13 +32,13 @@ public struct PluginRunner: Sendable {
     /// Runs `executable` with `environment` and `stdin`. With `namespace`, the plugin runs in
     /// that network namespace (`nsenter --net=PATH`, which passes the environment through
     /// unchanged).
-    public func run(executable: String, environment: [String: String], stdin: [UInt8],
+    public func run(executable: String, arguments: [String] = [], environment: [String: String], stdin: [UInt8],
                     namespace: TestNamespace? = nil) throws -> PluginRun {
         var path = executable
-        var args: [String] = []
+        var args = arguments
         if let namespace {
             path = nsenter
-            args = ["--net=\(namespace.path)", "--", executable]
+            args = ["--net=\(namespace.path)", "--", executable] + arguments
         }
         let start = MonotonicClock.now()
         let out = try Subprocess.run(executable: path, arguments: args, environment: environment, stdin: stdin,

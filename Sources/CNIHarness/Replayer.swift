@@ -94,45 +94,14 @@ public struct Replayer: Sendable {
 
         let x = step.expect
         let before = x.unchanged ? (try container.snapshot(), try host.snapshot(), DirectorySnapshot(tmp)) : nil
-        let run = try runner.run(executable: executable, environment: env, stdin: Array(stdin.utf8), namespace: host)
+        let arguments = try step.arguments.map { try placeholders.expand($0) }
+        let run = try runner.run(executable: executable, arguments: arguments, environment: env, stdin: Array(stdin.utf8), namespace: host)
         durations.append(run.duration)
         var problems: [String] = []
+        if run.timedOut { problems.append("killed after \(options.timeout) s") }
+        problems += try x.outputProblems(exitCode: run.exitCode, stdout: run.stdout, placeholders: placeholders)
         let stdoutTrimmed = run.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         let parsed: JSON? = stdoutTrimmed.isEmpty ? nil : try? JSON(parsing: stdoutTrimmed)
-        if run.timedOut { problems.append("killed after \(options.timeout) s") }
-
-        // Exit status.
-        if let want = x.exitCode {
-            if run.exitCode != want { problems.append("exit status: expected \(want), got \(run.exitCode)") }
-        } else if x.errorCode != nil {
-            if run.exitCode == 0 { problems.append("exit status: expected non-zero, got 0") }
-        } else if run.exitCode != 0 {
-            problems.append("exit status: expected 0, got \(run.exitCode)")
-        }
-        // stdout: nothing, or exactly one JSON value (logs belong on stderr).
-        if !stdoutTrimmed.isEmpty && parsed == nil { problems.append("stdout is not one JSON value: \(Self.clip(run.stdoutText))") }
-        if let code = x.errorCode {
-            if let parsed, parsed.objectValue != nil {
-                if parsed["code"]?.intValue != code { problems.append("error code: expected \(code), got \(parsed["code"]?.compactText ?? "none")") }
-                if let m = x.errorMessage, !(parsed["msg"]?.stringValue ?? "").contains(try placeholders.expand(m)) {
-                    problems.append("error msg: expected to contain \"\(m)\", got \(parsed["msg"]?.compactText ?? "none")")
-                }
-                if let v = x.errorVersion, parsed["cniVersion"]?.stringValue != v {
-                    problems.append("error cniVersion: expected \(v), got \(parsed["cniVersion"]?.compactText ?? "none")")
-                }
-            } else {
-                problems.append("expected an error object with code \(code), stdout: \(Self.clip(run.stdoutText))")
-            }
-        }
-        if let want = x.stdout {
-            if want == .string("") {
-                if !stdoutTrimmed.isEmpty { problems.append("stdout: expected nothing, got \(Self.clip(run.stdoutText))") }
-            } else if let parsed {
-                problems += JSONMatcher.differences(expected: try placeholders.expand(want), actual: parsed).map { "stdout " + $0 }
-            } else if stdoutTrimmed.isEmpty {
-                problems.append("stdout: expected \(want.compactText), got nothing")
-            }
-        }
         // Kernel and file state.
         if let before {
             let after = (try container.snapshot(), try host.snapshot(), DirectorySnapshot(tmp))
@@ -143,6 +112,12 @@ public struct Replayer: Sendable {
         if let links = x.containerLinks {
             let actual = try container.linkNames()
             if actual != links { problems.append("container links: expected \(links), got \(actual)") }
+        }
+        if !x.containerMTU.isEmpty {
+            let mtus = try container.mtus()
+            for (name, want) in x.containerMTU.sorted(by: { $0.key < $1.key }) where mtus[name] != want {
+                problems.append("container link \(name): expected MTU \(want), got \(mtus[name].map(String.init) ?? "no such link")")
+            }
         }
         if x.containerHasResultAddresses {
             if let parsed, let result = try? CNIResult(parsing: parsed) {
@@ -169,5 +144,49 @@ public struct Replayer: Sendable {
     static func clip(_ s: String) -> String {
         let t = s.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: "⏎")
         return t.count > 400 ? String(t.prefix(400)) + "…" : t
+    }
+}
+
+extension Fixture.Expectation {
+    /// What differs between this expectation and a plugin's exit status and stdout (the
+    /// parts that need no kernel: exit status, "empty or one JSON value", the error object,
+    /// the stdout matchers). Usable without namespaces, e.g. against an in-process dispatcher.
+    public func outputProblems(exitCode: Int32, stdout: [UInt8], placeholders: Placeholders) throws -> [String] {
+        var problems: [String] = []
+        let text = String(decoding: stdout, as: UTF8.self)
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let parsed: JSON? = trimmed.isEmpty ? nil : try? JSON(parsing: trimmed)
+        if let want = self.exitCode {
+            if exitCode != want { problems.append("exit status: expected \(want), got \(exitCode)") }
+        } else if errorCode != nil {
+            if exitCode == 0 { problems.append("exit status: expected non-zero, got 0") }
+        } else if exitCode != 0 {
+            problems.append("exit status: expected 0, got \(exitCode)")
+        }
+        // stdout: nothing, or exactly one JSON value (logs belong on stderr).
+        if !trimmed.isEmpty && parsed == nil { problems.append("stdout is not one JSON value: \(Replayer.clip(text))") }
+        if let code = errorCode {
+            if let parsed, parsed.objectValue != nil {
+                if parsed["code"]?.intValue != code { problems.append("error code: expected \(code), got \(parsed["code"]?.compactText ?? "none")") }
+                if let m = errorMessage, !(parsed["msg"]?.stringValue ?? "").contains(try placeholders.expand(m)) {
+                    problems.append("error msg: expected to contain \"\(m)\", got \(parsed["msg"]?.compactText ?? "none")")
+                }
+                if let v = errorVersion, parsed["cniVersion"]?.stringValue != v {
+                    problems.append("error cniVersion: expected \(v), got \(parsed["cniVersion"]?.compactText ?? "none")")
+                }
+            } else {
+                problems.append("expected an error object with code \(code), stdout: \(Replayer.clip(text))")
+            }
+        }
+        if let want = self.stdout {
+            if want == .string("") {
+                if !trimmed.isEmpty { problems.append("stdout: expected nothing, got \(Replayer.clip(text))") }
+            } else if let parsed {
+                problems += JSONMatcher.differences(expected: try placeholders.expand(want), actual: parsed).map { "stdout " + $0 }
+            } else if trimmed.isEmpty {
+                problems.append("stdout: expected \(want.compactText), got nothing")
+            }
+        }
+        return problems
     }
 }

@@ -46,6 +46,16 @@ public final class TestNamespace: @unchecked Sendable {
         return (links.arrayValue ?? []).compactMap { $0["ifname"]?.stringValue }.sorted()
     }
 
+    /// The MTU of each link, by name.
+    public func mtus() throws -> [String: Int] {
+        let links = try JSON(parsing: try ip(["-j", "link", "show"]))
+        var out: [String: Int] = [:]
+        for l in links.arrayValue ?? [] {
+            if let name = l["ifname"]?.stringValue, let mtu = l["mtu"]?.intValue { out[name] = mtu }
+        }
+        return out
+    }
+
     /// Every address in the namespace as `ifname addr/len`, sorted.
     public func addresses() throws -> [String] {
         let links = try JSON(parsing: try ip(["-j", "addr", "show"]))
@@ -70,7 +80,9 @@ public final class TestNamespace: @unchecked Sendable {
             let name = l["ifname"]?.stringValue ?? "?"
             out.append("link \(name) mtu \(l["mtu"]?.intValue ?? 0) \(flags.contains("UP") ? "up" : "down") master \(l["master"]?.stringValue ?? "-")")
         }
-        out += try addresses().map { "addr " + $0 }
+        // IPv6 link-local addresses and their routes are the kernel's own (addrconf, after a
+        // link comes up, possibly after the step ended): not a plugin's change.
+        out += try addresses().filter { !$0.contains(" fe80:") }.map { "addr " + $0 }
         for family in ["-4", "-6"] {
             let routes = try JSON(parsing: try ip(["-j", family, "route", "show", "table", "all"]))
             for r in routes.arrayValue ?? [] {
@@ -79,6 +91,7 @@ public final class TestNamespace: @unchecked Sendable {
                 let dev = r["dev"]?.stringValue ?? "-"
                 let via = r["gateway"]?.stringValue ?? "-"
                 let table = r["table"]?.stringValue ?? "main"
+                if family == "-6" && (dst.hasPrefix("fe80:") || dst.hasPrefix("ff00:")) { continue }
                 out.append("route \(family) \(kind) \(dst) dev \(dev) via \(via) table \(table)")
             }
         }
