@@ -100,6 +100,23 @@ final class SQLiteConnection {
 
     // MARK: Running SQL
 
+    /// Whether a transaction is open on this connection.
+    var inTransaction: Bool { db.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    /// Ends an open transaction, discarding its writes. Runs with a fresh short deadline so
+    /// the progress handler cannot interrupt it: a transaction left open would keep the
+    /// file's write lock and break every later call on this connection.
+    func rollback() {
+        guard inTransaction else { return }
+        let saved = deadline
+        deadline = MonotonicClock.now() + 1
+        if let s = try? statement(Schema.rollback) {
+            sqlite3_step(s.handle)
+            sqlite3_reset(s.handle)
+        }
+        deadline = saved
+    }
+
     /// Runs several `;`-separated statements (schema set-up), retrying while the file is
     /// busy (the busy handler is not consulted for every case, e.g. journal mode changes).
     func execBatch(_ sql: String) throws(DatastoreError) {

@@ -49,6 +49,8 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
         try lock.withLock { () throws(DatastoreError) -> T in
             guard let c = connection else { throw .unavailable("sqlite datastore \(path) is closed") }
             c.deadline = MonotonicClock.now() + timeout
+            // Never start a call inside a transaction an earlier failure left open.
+            c.rollback()
             return try body(c)
         }
     }
@@ -62,7 +64,7 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
                 try c.query(Schema.commit)
                 return result
             } catch {
-                try? c.query(Schema.rollback)
+                c.rollback()
                 throw error
             }
         }

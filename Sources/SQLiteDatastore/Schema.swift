@@ -61,7 +61,8 @@ enum Schema {
     static let eventsRange = "SELECT \(eventColumns) FROM events WHERE revision > ?1 AND key >= ?2 AND key < ?3 ORDER BY id"
     static let eventsFrom = "SELECT \(eventColumns) FROM events WHERE revision > ?1 AND key >= ?2 ORDER BY id"
     /// The revision of the newest event that falls outside the retained history.
-    static let eventBeyondLimit = "SELECT revision FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1"
+    /// (ids grow by one per event, so this is an index probe rather than an OFFSET scan).
+    static let eventBeyondLimit = "SELECT revision FROM events WHERE id <= (SELECT max(id) FROM events) - ?1 ORDER BY id DESC LIMIT 1"
     static let pruneEvents = "DELETE FROM events WHERE revision <= ?1"
 
     static let begin = "BEGIN"
