@@ -46,11 +46,11 @@ let package = Package(
         // Calico.
         .target(name: "CalicoAPI", dependencies: ["JSON", "Datastore", "POSIX", "IPAddress"]),
         .target(name: "Selector"),
-        .target(name: "IPAM", dependencies: ["CalicoAPI", "Datastore", "JSON", "POSIX", "IPAddress"]),
+        .target(name: "IPAM", dependencies: ["CalicoAPI", "Selector", "Datastore", "JSON", "POSIX", "IPAddress"]),
         .target(name: "CalicoCNI", dependencies: ["CNI", "Netlink", "NetNS", "IPAM", "CalicoAPI", "Datastores", "JSON", "POSIX"]),
-        .target(name: "Policy", dependencies: ["CalicoAPI", "Selector", "JSON"]),
+        .target(name: "Policy", dependencies: ["CalicoAPI", "Selector", "JSON", "IPAddress"]),
         .target(name: "CalicoCtl", dependencies: ["CalicoAPI", "Selector", "Datastores", "IPAM", "JSON", "POSIX", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Felix", dependencies: ["Policy", "CalicoAPI", "Datastores", "Selector", "JSON", "POSIX"]),
+        .target(name: "Felix", dependencies: ["Policy", "CalicoAPI", "Datastore", "Datastores", "SQLiteDatastore", "Selector", "JSON", "POSIX"]),
         .target(name: "CNIHarness", dependencies: ["CNI", "JSON", "POSIX", "IPAddress", "NetNS", "Netlink"]),
 
         // Thin executables.
@@ -69,9 +69,9 @@ let package = Package(
         .testTarget(name: "CalicoAPITests", dependencies: ["CalicoAPI", "JSON"]),
         .testTarget(name: "SelectorTests", dependencies: ["Selector"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CalicoAPI", "Datastore", "SQLiteDatastore", "TestSupport"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CalicoAPI", "Selector", "JSON"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CalicoAPI", "Selector", "JSON", "IPAddress", "TestSupport"]),
         .testTarget(name: "CalicoCtlTests", dependencies: ["CalicoCtl", "TestSupport"]),
-        .testTarget(name: "FelixTests", dependencies: ["Felix", "Policy", "TestSupport"]),
+        .testTarget(name: "FelixTests", dependencies: ["Felix", "Policy", "TestSupport", "CalicoAPI", "Datastore", "SQLiteDatastore", "JSON", "POSIX"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNIHarness", "CNI", "JSON", "TestSupport", "Netlink", "NetNS"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,381 @@
+import CalicoAPI
+import Datastore
+import IPAddress
+import JSON
+
+/// What to assign.
+public struct AssignRequest: Sendable, Hashable {
+    /// `<network name>.<CNI_CONTAINERID>`.
+    public var handleID: String
+    /// The host the workload runs on; blocks are claimed for it.
+    public var node: String
+    public var ipv4Count: Int
+    public var ipv6Count: Int
+    /// Pools to use, by name or CIDR (`ipv4_pools`); empty: every enabled pool selecting the node.
+    public var ipv4Pools: [String]
+    public var ipv6Pools: [String]
+    /// Extra `secondary` attributes stored with each address, besides `node`.
+    public var attributes: [String: String]
+
+    public init(handleID: String, node: String, ipv4Count: Int = 1, ipv6Count: Int = 0, ipv4Pools: [String] = [],
+                ipv6Pools: [String] = [], attributes: [String: String] = [:]) {
+        self.handleID = handleID
+        self.node = node
+        self.ipv4Count = ipv4Count
+        self.ipv6Count = ipv6Count
+        self.ipv4Pools = ipv4Pools
+        self.ipv6Pools = ipv6Pools
+        self.attributes = attributes
+    }
+}
+
+/// One address held by a handle.
+public struct Assignment: Sendable, Hashable, CustomStringConvertible {
+    public var address: IPAddress
+    /// The block it came from.
+    public var block: IPNetwork
+    /// Whether this call allocated it (false: the handle already held it, a repeated ADD).
+    public var isNew: Bool
+
+    public init(address: IPAddress, block: IPNetwork, isNew: Bool) {
+        self.address = address
+        self.block = block
+        self.isNew = isNew
+    }
+
+    public var description: String { address.description }
+}
+
+/// The addresses a handle holds after an assignment.
+public struct AssignResult: Sendable, Hashable {
+    public var ipv4: [Assignment]
+    public var ipv6: [Assignment]
+
+    public init(ipv4: [Assignment] = [], ipv6: [Assignment] = []) {
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+    }
+
+    public var all: [Assignment] { ipv4 + ipv6 }
+}
+
+extension IPAMClient {
+    /// Assigns addresses to `request.handleID` on `request.node` (libcalico-go `AutoAssign`).
+    ///
+    /// Idempotent per handle and family: when the handle already holds addresses of a family,
+    /// those are returned (`isNew == false`) and nothing is allocated, so a repeated ADD for
+    /// one container and interface neither loses nor duplicates its live address. When a
+    /// later family fails, the addresses this call newly took are released again.
+    public func autoAssign(_ request: AssignRequest) throws(IPAMError) -> AssignResult {
+        var session = AssignSession(client: self, request: request)
+        var result = AssignResult()
+        do {
+            if request.ipv4Count > 0 { result.ipv4 = try session.assign(ipv6: false, count: request.ipv4Count, requestedPools: request.ipv4Pools) }
+            if request.ipv6Count > 0 { result.ipv6 = try session.assign(ipv6: true, count: request.ipv6Count, requestedPools: request.ipv6Pools) }
+        } catch {
+            let fresh = result.all.filter(\.isNew).map(\.address)
+            if !fresh.isEmpty { _ = try? release(addresses: fresh, handleID: request.handleID) }
+            throw error
+        }
+        return result
+    }
+}
+
+/// The state of one `autoAssign` call: caches of what was read, and the retry budget.
+struct AssignSession {
+    let client: IPAMClient
+    let request: AssignRequest
+    var attempts: IPAMClient.Attempts
+    var handle: IPAMClient.Versioned<IPAMHandle>?
+    var handleLoaded = false
+    var poolCache: [IPPool]?
+    var configCache: IPAMConfig?
+    var nodeChecked = false
+    var labels: [String: String]?
+
+    var affinityValue: String { AllocationBlock.affinity(forNode: request.node) }
+    var secondary: [String: String] {
+        var s = request.attributes
+        s["node"] = request.node
+        return s
+    }
+
+    init(client: IPAMClient, request: AssignRequest) {
+        self.client = client
+        self.request = request
+        attempts = IPAMClient.Attempts(limit: client.options.maxAttempts, what: "assigning an address to \(request.handleID)")
+    }
+
+    // MARK: Cached reads
+
+    mutating func currentHandle() throws(IPAMError) -> IPAMClient.Versioned<IPAMHandle>? {
+        if !handleLoaded {
+            handle = try client.readHandle(request.handleID)
+            handleLoaded = true
+        }
+        return handle
+    }
+
+    mutating func allPools() throws(IPAMError) -> [IPPool] {
+        if let p = poolCache { return p }
+        var p = try client.pools()
+        if p.isEmpty {
+            try client.initializeDatastore(node: request.node)
+            nodeChecked = true
+            p = try client.pools()
+        }
+        poolCache = p
+        return p
+    }
+
+    mutating func config() throws(IPAMError) -> IPAMConfig {
+        if let c = configCache { return c }
+        let c = try client.config()
+        configCache = c
+        return c
+    }
+
+    /// Before a host's first block: make sure its Node (and the rest calico-node would
+    /// create) exists.
+    mutating func ensureNode() throws(IPAMError) {
+        guard !nodeChecked else { return }
+        nodeChecked = true
+        let key = ResourceKind.node.key(name: request.node)
+        if try client.call({ () throws(DatastoreError) in try client.store.get(key) }) == nil {
+            try client.initializeDatastore(node: request.node)
+        }
+    }
+
+    // MARK: One family
+
+    mutating func assign(ipv6: Bool, count: Int, requestedPools: [String]) throws(IPAMError) -> [Assignment] {
+        // A repeated ADD: the handle already holds addresses of this family.
+        let held = try heldAddresses(ipv6: ipv6)
+        if held.count >= count { return Array(held.prefix(count)) }
+        var got = held
+        let allPools = try allPools()
+        let client = self.client
+        let node = request.node
+        var cachedLabels = labels
+        let pools = try IPAMClient.usablePools(allPools, ipv6: ipv6, requested: requestedPools) { () throws(IPAMError) in
+            if let l = cachedLabels { return l }
+            let l = try client.nodeLabels(node) ?? [:]
+            cachedLabels = l
+            return l
+        }
+        labels = cachedLabels
+        guard !pools.isEmpty else { throw .noPools(ipVersion: ipv6 ? 6 : 4, node: request.node) }
+        let networks = pools.compactMap(\.network)
+        func inPools(_ cidr: IPNetwork) -> Bool { networks.contains { $0.contains(cidr) } }
+
+        // 1. Blocks affine to this host.
+        let prefix = CalicoKeys.affinityPrefix(node: request.node, ipv6: ipv6)
+        let affinities = try client.call({ () throws(DatastoreError) in try client.store.list(prefix: prefix) }).kvs
+        var tried = Set<IPNetwork>()
+        for kv in affinities where got.count < count {
+            let cidr = CalicoKeys.cidr(fromKeySegment: kv.key.dropFirst(prefix.count))
+            guard let net = IPNetwork(cidr), inPools(net) else { continue }
+            tried.insert(net)
+            got += try assignFromAffineBlock(net, affinity: kv, count: count - got.count)
+        }
+
+        // 2. Claim new blocks. Other processes on this host may have claimed one since the
+        // affinities were read: a block of ours with room is used before claiming another,
+        // so a burst of ADDs on a new host shares one block.
+        if got.count < count, try config().autoAllocateBlocks {
+            try ensureNode()
+            let limit = try config().maxBlocksPerHost
+            while got.count < count {
+                let blocks = try client.listBlocks(ipv6: ipv6)
+                let mine = blocks.filter { $0.value.affinity == affinityValue }
+                if let own = mine.first(where: { inPools($0.value.cidr) && !tried.contains($0.value.cidr) && !$0.value.unallocated.isEmpty }) {
+                    tried.insert(own.value.cidr)
+                    got += try assignFromBlock(own.value.cidr, first: own, count: count - got.count, requireAffinity: true)
+                    continue
+                }
+                if limit > 0 && mine.count >= limit { break }
+                guard let cidr = IPAMClient.unclaimedBlock(pools: pools, existing: blocks.map(\.value.cidr), node: request.node)
+                else { break }
+                guard let block = try claim(cidr) else {
+                    try attempts.next(client)
+                    continue
+                }
+                tried.insert(block.value.cidr)
+                got += try assignFromBlock(block.value.cidr, first: block, count: count - got.count, requireAffinity: true)
+            }
+        }
+
+        // 3. Borrow from other hosts' blocks unless affinity is strict.
+        if got.count < count, try !config().strictAffinity {
+            for block in try client.listBlocks(ipv6: ipv6) where got.count < count {
+                guard inPools(block.value.cidr), block.value.affinity != affinityValue, !block.value.unallocated.isEmpty
+                else { continue }
+                got += try assignFromBlock(block.value.cidr, first: block, count: count - got.count, requireAffinity: false)
+            }
+        }
+
+        guard got.count >= count else {
+            throw .exhausted(ipVersion: ipv6 ? 6 : 4, requested: count, assigned: got.count - held.count)
+        }
+        return got
+    }
+
+    /// The addresses of the family the handle already holds (verified against the blocks).
+    mutating func heldAddresses(ipv6: Bool) throws(IPAMError) -> [Assignment] {
+        guard let h = try currentHandle() else { return [] }
+        var out: [Assignment] = []
+        for cidr in h.value.block.keys.sorted() {
+            guard let net = IPNetwork(cidr), net.isIPv6 == ipv6, let b = try client.readBlock(net) else { continue }
+            for o in b.value.ordinals(handleID: request.handleID) {
+                out.append(Assignment(address: b.value.address(ordinal: o), block: b.value.cidr, isNew: false))
+            }
+        }
+        return out
+    }
+
+    /// Takes addresses from a block this host has an affinity to. A block that is gone is
+    /// claimed again (a claim that crashed between the affinity and the block); a block
+    /// another host owns loses our stale affinity; a pending affinity of a block we own is
+    /// confirmed.
+    mutating func assignFromAffineBlock(_ cidr: IPNetwork, affinity kv: KeyValue, count: Int) throws(IPAMError) -> [Assignment] {
+        guard let block = try client.readBlock(cidr) else {
+            guard let created = try claim(cidr) else { return [] }
+            return try assignFromBlock(cidr, first: created, count: count, requireAffinity: true)
+        }
+        guard block.value.affinity == affinityValue else {
+            try client.bestEffort { () throws(DatastoreError) in _ = try client.store.delete(kv.key, modRevision: kv.modRevision) }
+            return []
+        }
+        if (try? BlockAffinity(jsonText: kv.value))?.state != .confirmed {
+            let confirmed = BlockAffinity(state: .confirmed).json.compactText
+            try client.bestEffort { () throws(DatastoreError) in _ = try client.store.update(kv.key, confirmed, modRevision: kv.modRevision) }
+        }
+        return try assignFromBlock(cidr, first: block, count: count, requireAffinity: true)
+    }
+
+    /// Allocates up to `count` addresses from one block, updating the block and the handle
+    /// in one compare-and-swap; a lost race re-reads both and tries again.
+    mutating func assignFromBlock(_ cidr: IPNetwork, first: IPAMClient.Versioned<AllocationBlock>, count: Int,
+                                  requireAffinity: Bool) throws(IPAMError) -> [Assignment] {
+        var current: IPAMClient.Versioned<AllocationBlock>? = first
+        while true {
+            guard let block = current else { return [] }
+            if requireAffinity && block.value.affinity != affinityValue { return [] }
+            var b = block.value
+            let ordinals = b.assign(count: count, handleID: request.handleID, secondary: secondary)
+            if ordinals.isEmpty { return [] }
+            let h = try currentHandle()
+            var newHandle = h?.value ?? IPAMHandle(handleID: request.handleID)
+            newHandle.block[cidr.description] = b.ordinals(handleID: request.handleID).count
+            let blockKey = CalicoKeys.block(cidr: cidr.description)
+            let handleKey = CalicoKeys.handle(request.handleID)
+            let txn = Transaction(
+                if: [.modRevision(key: blockKey, equals: block.modRevision),
+                     h.map { .modRevision(key: handleKey, equals: $0.modRevision) } ?? .createRevision(key: handleKey, equals: 0)],
+                then: [.put(key: blockKey, value: b.json.compactText), .put(key: handleKey, value: newHandle.json.compactText)])
+            let client = self.client
+            let handleID = request.handleID
+            let outcome = try client.commit(txn) { () throws(IPAMError) in
+                // The answer was lost: the write happened if the block holds our ordinals.
+                guard let now = try client.readBlock(cidr) else { return false }
+                return ordinals.allSatisfy { now.value.attribute(ordinal: $0)?.handleID == handleID }
+            }
+            if let revision = outcome {
+                handle = revision > 0 ? IPAMClient.Versioned(value: newHandle, modRevision: revision) : nil
+                handleLoaded = revision > 0
+                return ordinals.map { Assignment(address: b.address(ordinal: $0), block: b.cidr, isNew: true) }
+            }
+            try attempts.next(client)
+            handleLoaded = false
+            current = try client.readBlock(cidr)
+        }
+    }
+
+    // MARK: Claiming blocks
+
+    /// libcalico-go's claim: affinity `pending`, create the block with `affinity:
+    /// host:<node>`, affinity `confirmed`. When the block already exists with our affinity
+    /// (a sibling process on this host won), it is ours too; when another host won, our
+    /// pending affinity is removed and nil returned.
+    mutating func claim(_ cidr: IPNetwork) throws(IPAMError) -> IPAMClient.Versioned<AllocationBlock>? {
+        let client = self.client
+        let affinityKey = CalicoKeys.affinity(node: request.node, cidr: cidr.description)
+        let blockKey = CalicoKeys.block(cidr: cidr.description)
+        let pending = BlockAffinity(state: .pending).json.compactText
+        let confirmed = BlockAffinity(state: .confirmed).json.compactText
+        try client.createIfAbsent(affinityKey, pending)
+
+        var block = AllocationBlock(cidr: cidr, affinity: affinityValue)
+        block.strictAffinity = try config().strictAffinity
+        let text = block.json.compactText
+        let createTxn = Transaction(if: [.createRevision(key: blockKey, equals: 0)], then: [.put(key: blockKey, value: text)])
+        let ours = affinityValue
+        let created = try client.commit(createTxn) { () throws(IPAMError) in
+            try client.readBlock(cidr)?.value.affinity == ours
+        }
+        if let revision = created, revision > 0 {
+            try client.putChecked(affinityKey, confirmed)
+            return IPAMClient.Versioned(value: block, modRevision: revision)
+        }
+        guard let existing = try client.readBlock(cidr) else { return nil }
+        if existing.value.affinity == affinityValue {
+            try client.putChecked(affinityKey, confirmed)
+            return existing
+        }
+        // Another host owns the block: drop our claim, unless it has meanwhile been confirmed.
+        let drop = Transaction(if: [.value(key: affinityKey, equals: pending)], then: [.delete(key: affinityKey)])
+        try client.bestEffort { () throws(DatastoreError) in _ = try client.store.transact(drop) }
+        return nil
+    }
+}
+
+extension IPAMClient {
+    /// Commits `txn`. Returns the new revision when it took effect (0 when it took effect
+    /// but the answer was lost, as `applied` found by re-reading), nil when a comparison failed.
+    func commit(_ txn: Transaction, applied: () throws(IPAMError) -> Bool) throws(IPAMError) -> Int64? {
+        do {
+            let r = try store.transact(txn)
+            return r.succeeded ? r.revision : nil
+        } catch where error.isTransient {
+            return try applied() ? 0 : nil
+        } catch {
+            throw .datastore(error)
+        }
+    }
+
+    /// The first block CIDR of `pools` that is not among `existing`, scanning each pool from
+    /// an offset derived from the node name so hosts spread over a pool instead of all
+    /// racing for its first block (libcalico-go starts at a per-host random position).
+    static func unclaimedBlock(pools: [IPPool], existing: [IPNetwork], node: String) -> IPNetwork? {
+        let taken = Set(existing)
+        for pool in pools {
+            guard let net = pool.network else { continue }
+            let size = pool.effectiveBlockSize
+            let width = net.address.bitWidth
+            guard size >= net.prefixLength, size <= width else { continue }
+            let count: UInt128 = size - net.prefixLength >= 127 ? UInt128.max : (1 << UInt128(size - net.prefixLength))
+            let start = UInt128(fnv1a(node)) % count
+            let odd = existing.filter { $0.prefixLength != size && net.overlaps($0) }
+            let span = UInt128(size >= width ? 0 : width - size)
+            // At most `taken.count` candidates are in use, so that many + 1 suffice.
+            let tries = min(count, UInt128(existing.count + 1))
+            var j: UInt128 = 0
+            while j < tries {
+                let index = (start &+ j) % count
+                let candidate = IPNetwork(address: net.address(at: index << span), prefixLength: size)
+                if !taken.contains(candidate) && !odd.contains(where: { $0.overlaps(candidate) }) { return candidate }
+                j += 1
+            }
+        }
+        return nil
+    }
+
+    static func fnv1a(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in s.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100000001b3
+        }
+        return h
+    }
+}

@@ -1,1 +1,0 @@
-// IPAM: placeholder until its first file lands.
