@@ -142,6 +142,16 @@ final class ByteBuffer {
 /// The executable's entry point: runs `plugin` on the process's real environment, stdin,
 /// stdout and stderr, and exits with its status.
 public func cniMain(_ plugin: some CNIPlugin) -> Never {
+    let code = CNIDispatcher.run(
+        plugin, environment: processEnvironment(),
+        readStdin: { () throws(Errno) in try readAll(0) },
+        stdout: { FileDescriptorSink.writeAll(1, $0) },
+        stderr: { FileDescriptorSink.writeAll(2, $0) })
+    exit(code)
+}
+
+/// The process's environment (`environ`) as a dictionary.
+func processEnvironment() -> [String: String] {
     var environment: [String: String] = [:]
     var p = environ
     while let entry = p.pointee {
@@ -151,12 +161,7 @@ public func cniMain(_ plugin: some CNIPlugin) -> Never {
         }
         p += 1
     }
-    let code = CNIDispatcher.run(
-        plugin, environment: environment,
-        readStdin: { () throws(Errno) in try readAll(0) },
-        stdout: { FileDescriptorSink.writeAll(1, $0) },
-        stderr: { FileDescriptorSink.writeAll(2, $0) })
-    exit(code)
+    return environment
 }
 
 /// Reads `fd` to EOF.

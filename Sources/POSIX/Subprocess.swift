@@ -205,13 +205,24 @@ public enum Subprocess {
         var cArgv: [UnsafeMutablePointer<CChar>?] = argv + [nil]
         var cEnvp: [UnsafeMutablePointer<CChar>?] = envp + [nil]
         var pid: pid_t = 0
-        let rc = cArgv.withUnsafeMutableBufferPointer { a in
-            cEnvp.withUnsafeMutableBufferPointer { e in
-                posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!)
+        // ETXTBSY: the executable is open for writing somewhere, typically because another
+        // thread's freshly forked child still holds the descriptor of a file just written
+        // (or the binary is being replaced). It clears within milliseconds: retry briefly.
+        var pause: useconds_t = 2000
+        while true {
+            let rc = cArgv.withUnsafeMutableBufferPointer { a in
+                cEnvp.withUnsafeMutableBufferPointer { e in
+                    posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!)
+                }
             }
+            if rc == 0 { return pid }
+            if rc == ETXTBSY && pause <= 64_000 {
+                usleep(pause)
+                pause *= 2
+                continue
+            }
+            throw Errno(rc, call: "posix_spawn \(executable)")
         }
-        if rc != 0 { throw Errno(rc, call: "posix_spawn \(executable)") }
-        return pid
     }
 }
 

@@ -120,7 +120,7 @@ fi
     @Test func invalidResultIsCode6() throws {
         let dir = try PluginDirectory()
         try dir.script("fake-ipam", "echo 'not json'")
-        do { _ = try delegate(dir).add(); Issue.record("accepted") } catch { #expect(error.error.code == 6) }
+        do { _ = try delegate(dir).add(); Issue.record("accepted") } catch { #expect(error.error.code == 6, "\(error.error)") }
     }
 
     @Test func typeWithSlashIsRefused() throws {
