@@ -1,1 +1,0 @@
-// Felix: placeholder until its first file lands.

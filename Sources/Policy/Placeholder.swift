@@ -1,1 +1,0 @@
-// Policy: placeholder until its first file lands.
