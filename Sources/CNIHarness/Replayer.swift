@@ -90,7 +90,7 @@ public struct Replayer: Sendable {
         for (k, v) in step.env { env[k] = try placeholders.expand(v) }
         let stdin = try placeholders.expand(step.stdin)
         let executable = pluginDir + "/" + step.plugin
-        guard access(executable, X_OK) == 0 else { return ["plugin \(executable) not found or not executable"] }
+        guard access(executable, X_OK) == 0 else { throw HarnessError("plugin \(executable) not found or not executable") }
 
         let x = step.expect
         let before = x.unchanged ? (try container.snapshot(), try host.snapshot(), DirectorySnapshot(tmp)) : nil
