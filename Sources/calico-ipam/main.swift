@@ -1,1 +1,5 @@
-print("not yet implemented")
+import CNI
+import CalicoCNI
+
+// calico-ipam: Calico IPAM as a CNI IPAM plugin. All logic lives in CalicoCNI.IPAMPlugin.
+cniMain(IPAMPlugin())
