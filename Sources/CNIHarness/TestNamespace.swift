@@ -120,19 +120,52 @@ public final class TestNamespace: @unchecked Sendable {
 
 /// The files under a directory with their contents, to prove a step wrote nothing
 /// (a datastore file, host-local's reservations).
+///
+/// SQLite databases are compared by their logical content (`sqlite3 -readonly FILE .dump`),
+/// not their bytes: a mere read rewrites the `-shm` index, and a checkpoint moves pages
+/// from `-wal` into the main file without changing a single row. Their `-wal`, `-shm` and
+/// `-journal` companions are therefore left out.
 public struct DirectorySnapshot: Equatable, Sendable {
     public var files: [String: [UInt8]]
 
     public init(_ root: String) {
         files = [:]
         guard let e = FileManager.default.enumerator(atPath: root) else { return }
+        var all: [String] = []
         while let rel = e.nextObject() as? String {
-            let full = root + "/" + rel
             var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue {
+            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue { all.append(rel) }
+        }
+        let databases = Set(all.filter { DirectorySnapshot.isSQLite(root + "/" + $0) })
+        for rel in all {
+            if ["-wal", "-shm", "-journal"].contains(where: { rel.hasSuffix($0) && databases.contains(String(rel.dropLast($0.count))) }) {
+                continue
+            }
+            let full = root + "/" + rel
+            if databases.contains(rel), let dump = DirectorySnapshot.sqliteDump(full) {
+                files[rel] = dump
+            } else {
                 files[rel] = FileManager.default.contents(atPath: full).map { [UInt8]($0) } ?? []
             }
         }
+    }
+
+    static func isSQLite(_ path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 16)).map { Array($0) == Array("SQLite format 3\0".utf8) } ?? false
+    }
+
+    static let sqlite3: String? = ["/usr/bin/sqlite3", "/bin/sqlite3", "/usr/local/bin/sqlite3"].first { access($0, X_OK) == 0 }
+
+    /// The database's SQL dump, or nil without the sqlite3 tool (then bytes are compared).
+    static func sqliteDump(_ path: String) -> [UInt8]? {
+        guard let tool = sqlite3,
+              let out = try? Subprocess.run(executable: tool, arguments: ["-readonly", path, ".dump"], environment: [:],
+                                            deadline: Deadline(secondsFromNow: 20)),
+              out.exitStatus == 0
+        else { return nil }
+        return out.stdout
     }
 
     /// Human-readable differences from `before` to `self`.
@@ -142,10 +175,22 @@ public struct DirectorySnapshot: Equatable, Sendable {
             switch (before.files[k], files[k]) {
             case (nil, .some): out.append("file \(k) created")
             case (.some, nil): out.append("file \(k) deleted")
-            case (.some(let a), .some(let b)) where a != b: out.append("file \(k) changed")
+            case (.some(let a), .some(let b)) where a != b:
+                out.append("file \(k) changed" + DirectorySnapshot.lineDiff(a, b))
             default: break
             }
         }
         return out
+    }
+
+    /// For text content (dumps, JSON, host-local files): the first lines added and removed.
+    static func lineDiff(_ a: [UInt8], _ b: [UInt8]) -> String {
+        let la = String(decoding: a, as: UTF8.self).split(separator: "\n").map(String.init)
+        let lb = String(decoding: b, as: UTF8.self).split(separator: "\n").map(String.init)
+        let sa = Set(la), sb = Set(lb)
+        let added = lb.filter { !sa.contains($0) }.prefix(3).map { "+ " + String($0.prefix(160)) }
+        let removed = la.filter { !sb.contains($0) }.prefix(3).map { "- " + String($0.prefix(160)) }
+        let all = added + removed
+        return all.isEmpty ? "" : ": " + all.joined(separator: " | ")
     }
 }

@@ -175,6 +175,31 @@ final class MisbehavingFixtures {
         #expect(wrong.lines().first?.hasPrefix("FAIL ") == true)
     }
 
+    /// A store written by SQLite: reads (which rewrite `-shm`) count as unchanged, a new row
+    /// does not.
+    @Test(.enabled(if: canReplay && access("/usr/bin/sqlite3", X_OK) == 0, "needs root, ip, nsenter and sqlite3"))
+    func sqliteStoresAreComparedByContent() throws {
+        let m = try MisbehavingFixtures()
+        try m.dir.script("store", #"""
+        sqlite3 "$SQLITE_PATH" "$SQL" > /dev/null
+        """#)
+        func step(_ sql: String, unchanged: Bool) -> JSON {
+            ["env": ["SQLITE_PATH": "${SQLITE_PATH}", "SQL": .string(sql), "PATH": "/usr/bin:/bin"], "stdin": "",
+             "expect": ["stdout": "", "unchanged": .bool(unchanged)]]
+        }
+        let f: JSON = ["description": "store", "pluginDir": .string(m.dir.path), "plugin": "store", "steps": [
+            step("PRAGMA journal_mode=WAL; CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES ('a','1');", unchanged: false),
+            step("SELECT * FROM kv;", unchanged: true),
+            step("INSERT INTO kv VALUES ('calico/ipam/v2/handle/x','{}');", unchanged: true),
+        ]]
+        let path = m.dir.path + "/store.json"
+        try f.prettyText.write(toFile: path, atomically: true, encoding: .utf8)
+        let report = Replayer(options: ReplayOptions(pluginDirectory: "/nonexistent", timeout: 30)).replay(try Fixture(path: path))
+        #expect(report.failures.count == 1, "\(report.failures)")
+        #expect(report.failures.first?.hasPrefix("step 3 (step): file calico.sqlite changed: + INSERT INTO kv VALUES('calico/ipam/v2/handle/x','{}');") == true,
+                "\(report.failures)")
+    }
+
     /// The built `cni-harness` executable, next to the test bundle.
     static var harnessBinary: String? {
         var dirs: [String] = []
