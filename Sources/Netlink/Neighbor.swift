@@ -129,6 +129,31 @@ extension NetlinkRequest {
     }
 }
 
+// The family header of RTM_{GET,SET}NEIGHTBL (linux/neighbour.h):
+//
+// struct ndtmsg {
+//     __u8  ndtm_family;
+//     __u8  ndtm_pad1;
+//     __u16 ndtm_pad2;
+// };
+
+extension NetlinkRequest {
+    /// Sets the IPv4 neighbour (ARP) parameters of one interface, the ones under
+    /// `net.ipv4.neigh.<if>`: `ip ntable change name arp_cache dev IFINDEX proxy_delay MS`
+    /// (`sysctl -w net.ipv4.neigh.IF.proxy_delay=…`, which counts in 1/100 s).
+    public static func setARPParameters(linkIndex: Int32, proxyDelayMilliseconds: UInt64) -> NetlinkRequest {
+        var request = NetlinkRequest(
+            operation: "ip ntable change name arp_cache dev index \(linkIndex) proxy_delay \(proxyDelayMilliseconds)",
+            type: Int(RTM_SETNEIGHTBL), header: [UInt8(AF_INET), 0, 0, 0])
+        request.message.addAttribute(Int(NDTA_NAME), string: "arp_cache")
+        let parameters = request.message.beginNested(Int(NDTA_PARMS))
+        request.message.addAttribute(Int(NDTPA_IFINDEX), integer: UInt32(bitPattern: linkIndex))
+        request.message.addAttribute(Int(NDTPA_PROXY_DELAY), integer: proxyDelayMilliseconds)
+        request.message.endNested(parameters)
+        return request
+    }
+}
+
 extension NetlinkSocket {
     /// The neighbour entries, optionally of one family and one interface.
     /// `ip [-4|-6] neigh show [dev IFINDEX]`.

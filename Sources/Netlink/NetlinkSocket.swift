@@ -82,6 +82,19 @@ public final class NetlinkSocket: Sendable {
         }
     }
 
+    /// Sends several commands in one datagram and returns each one's outcome in order:
+    /// nil for success, the kernel's error otherwise. Throws only for socket failures.
+    ///
+    /// For batches where some failures are expected and handled (a route that may already
+    /// exist), without a round trip per request.
+    public func performEach(_ requests: [NetlinkRequest]) throws(NetlinkError) -> [NetlinkError?] {
+        if requests.isEmpty { return [] }
+        return try exchange(requests).map { result in
+            if case .failure(let error) = result { return error }
+            return nil
+        }
+    }
+
     /// Sends `requests` in one datagram and collects, per request, its reply messages or
     /// its error. Throws only for socket failures.
     func exchange(_ requests: [NetlinkRequest]) throws(NetlinkError) -> [Result<[ReceivedMessage], NetlinkError>] {

@@ -17,7 +17,7 @@ struct NetworkNamespaceTests {
 
     @Test func plainFileIsNotANamespace() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-netns-\(getpid())").path
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: path) }
         let error = #expect(throws: NetNSError.self) { try NetworkNamespace(path: path) }
         #expect(error == .notANamespace(path: path))

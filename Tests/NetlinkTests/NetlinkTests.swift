@@ -197,6 +197,30 @@ struct NetlinkKernelTests {
         #expect(try socket.link(named: "bt0").mtu == 1300)
     }
 
+    @Test func ipv4DeviceSettingsAndQueuesThroughNetlink() throws {
+        let a = try TestNamespace("nl-a")
+        let socket = try openSocket(in: a)
+        let link = try socket.addVethPair(VethPair(name: "dc0", peerName: "dc1", queueCount: 1))
+        let details = try #require(try ipLink(a, "dc0"))
+        #expect(details["num_tx_queues"] as? Int == 1)
+        #expect(details["num_rx_queues"] as? Int == 1)
+        #expect(try sysctlInside(a, "net/ipv4/conf/dc0/proxy_arp") == "0")
+        #expect(try sysctlInside(a, "net/ipv4/neigh/dc0/proxy_delay") != "0")
+        try socket.perform([
+            .setIPv4Configuration(linkIndex: link.index, [.proxyARP: 1, .forwarding: 1]),
+            .setARPParameters(linkIndex: link.index, proxyDelayMilliseconds: 0),
+        ])
+        // The same settings /proc/sys shows (and sysctl would have written).
+        #expect(try sysctlInside(a, "net/ipv4/conf/dc0/proxy_arp") == "1")
+        #expect(try sysctlInside(a, "net/ipv4/conf/dc0/forwarding") == "1")
+        #expect(try sysctlInside(a, "net/ipv4/neigh/dc0/proxy_delay") == "0")
+        #expect(try sysctlInside(a, "net/ipv4/conf/dc1/proxy_arp") == "0")
+        let missing = #expect(throws: NetlinkError.self) {
+            try socket.perform(.setARPParameters(linkIndex: 9999, proxyDelayMilliseconds: 0))
+        }
+        #expect(missing?.isNotFound == true)
+    }
+
     @Test func socketStaysInItsNamespaceFromAnyThread() async throws {
         let a = try TestNamespace("nl-a")
         let socket = try openSocket(in: a)
