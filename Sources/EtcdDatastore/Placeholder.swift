@@ -1,1 +1,0 @@
-// EtcdDatastore: placeholder until its first file lands.
