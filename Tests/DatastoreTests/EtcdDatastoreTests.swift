@@ -87,6 +87,8 @@ struct EtcdLayoutTests {
         let listed = try s.list(prefix: "/calico/")
         #expect(listed.kvs.count == values.count + 1)
         #expect(listed.kvs.first { $0.key == "/calico/test/big" }?.value.utf8.count == big.utf8.count)
+        // The empty prefix is every key (etcd's "\0" range).
+        #expect(try s.list(prefix: "").kvs.map(\.key) == listed.kvs.map(\.key))
     }
 
     /// A watch reports operator edits made with `etcdctl`, and an `etcdctl compact` past

@@ -1,5 +1,5 @@
 import Datastore
-import EtcdDatastore
+@testable import EtcdDatastore
 import Foundation
 import Testing
 
@@ -193,5 +193,30 @@ private let rangeAnswer = """
         let s = try EtcdDatastore(settings: EtcdSettings(endpoints: [fake.endpoint], timeout: 2))
         for _ in 0..<5 { #expect(try s.get("/calico/a")?.version == 3) }
         #expect(fake.requests.count == 5)
+    }
+}
+
+/// The wire helpers on their own: base64 against Foundation's, and the prefix ranges.
+@Suite struct EtcdWireTests {
+    @Test func base64MatchesFoundation() {
+        var bytes: [UInt8] = []
+        for n in 0..<300 {
+            let text = Base64.encode(bytes)
+            #expect(text == Data(bytes).base64EncodedString(), "length \(n)")
+            #expect(Base64.decode(text) == bytes, "length \(n)")
+            bytes.append(UInt8(truncatingIfNeeded: n &* 131 &+ 7))
+        }
+        #expect(Base64.decode("Zm9v") == Array("foo".utf8))
+        #expect(Base64.decode("Zm8") == Array("fo".utf8), "padding is optional")
+        #expect(Base64.decode("Z") == nil)
+        #expect(Base64.decode("Zm9v!") == nil)
+        #expect(Base64.decode("Zg==Zg==") == nil)
+    }
+
+    @Test func prefixRanges() {
+        #expect(EtcdWire.prefixRange("/calico/") == (Array("/calico/".utf8), Array("/calico0".utf8)))
+        #expect(EtcdWire.prefixRange("a") == ([0x61], [0x62]))
+        // No upper bound: etcd's "\0" range end; the empty key is written "\0".
+        #expect(EtcdWire.prefixRange("") == ([0], [0]))
     }
 }
