@@ -22,7 +22,9 @@ let package = Package(
         // C shims: netlink / rtnetlink headers and what Glibc does not export (setns, unshare).
         .target(name: "CNetlinkShims"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Headers only: HTTPClient dlopens libssl when an endpoint is https (no pkgConfig,
+        // which would link libssl and libcrypto into every binary and slow each start).
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
 
         // Foundations shared by everything.
         .target(name: "POSIX", dependencies: ["CNetlinkShims"]),
