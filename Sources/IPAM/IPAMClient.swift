@@ -51,12 +51,9 @@ public struct IPAMClient: Sendable {
     /// `default-ipv4-ippool` 192.168.0.0/16, /26 blocks, NAT outgoing, no encapsulation
     /// (this project's dataplane routes on one L2 segment or uses VXLAN when configured;
     /// calico-node's IPIP default needs a kernel module this environment lacks).
-    public static let defaultIPv4Pool: IPPool = {
-        var p = IPPool(name: "default-ipv4-ippool", cidr: "192.168.0.0/16", blockSize: 26, ipipMode: .never,
-                       vxlanMode: .never, natOutgoing: true, nodeSelector: "all()")
-        p.metadata.name = "default-ipv4-ippool"
-        return p
-    }()
+    public static let defaultIPv4Pool = IPPool(
+        name: "default-ipv4-ippool", cidr: "192.168.0.0/16", blockSize: 26, ipipMode: .never, vxlanMode: .never,
+        natOutgoing: true, nodeSelector: "all()")
 
     /// The Calico release whose data model this implementation follows.
     public static let calicoVersion = "v3.15.0"
