@@ -1,1 +1,4 @@
-print("not yet implemented")
+import CNI
+import CalicoCNI
+
+cniMain(CalicoPlugin())

@@ -1,0 +1,318 @@
+import CNI
+import CalicoAPI
+import Datastore
+import Datastores
+import IPAddress
+import JSON
+
+/// `calico`: attaches a container to a Calico network.
+///
+/// ADD takes an address (calico-ipam in process, or any IPAM plugin by exec), builds the
+/// veth and routes (`WorkloadDataplane`), makes sure the network's profile exists and
+/// records the WorkloadEndpoint with the task's labels. Any failure undoes what came
+/// before it, except an IPAM refusal of a duplicate ADD, whose address is live.
+///
+/// DEL removes the kernel state first (it needs no datastore), then releases the address
+/// and deletes the endpoint; whatever is already gone counts as done, and with the
+/// datastore unreachable it still cleans the host and answers code 11 so the runtime
+/// retries. CHECK compares kernel, endpoint and reservation with `prevResult`.
+public struct CalicoPlugin: CNIPlugin {
+    public init() {}
+
+    /// Kubernetes' keys are tolerated (Podman sends `K8S_POD_NAME`) and ignored: this
+    /// plugin never talks to Kubernetes.
+    public var knownArgs: Set<String> { CNIArgs.kubernetesKeys }
+
+    // MARK: Error codes (100+ are the plugin's own)
+
+    /// The kernel refused part of the veth, address or route set-up or tear-down.
+    public static let dataplaneCode = 110
+    /// The WorkloadEndpoint or profile could not be written or removed.
+    public static let endpointCode = 111
+    /// CHECK found the attachment differs from `prevResult` or from the datastore.
+    public static let driftCode = 112
+
+    // MARK: ADD
+
+    public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
+        let settings = try CalicoSettings(conf: request.conf)
+        let context = try Context(request: request, settings: settings)
+        defer { context.close() }
+        let log = request.log
+
+        // 1. An address. A duplicate ADD is refused by IPAM and changes nothing.
+        let assigned: CNIResult
+        do { assigned = try context.ipamAdd() } catch { throw error.error }
+        let addresses = assigned.ips.map(\.address.address)
+        guard !addresses.isEmpty else {
+            context.ipamRollback()
+            throw .invalidNetworkConfig("IPAM plugin \(settings.ipamType) returned no address")
+        }
+
+        // 2. The kernel side.
+        let workload = WorkloadAttachment(
+            containerID: request.containerID, interfaceName: request.ifName,
+            containerNamespacePath: request.netns ?? "", addresses: addresses, mtu: settings.mtu,
+            allowIPForwarding: settings.allowIPForwarding)
+        let attached: AttachedWorkload
+        do {
+            attached = try WorkloadDataplane().attach(workload)
+        } catch {
+            context.ipamRollback()
+            throw CNIError(code: Self.dataplaneCode, msg: "could not attach \(request.ifName) of container \(request.containerID)",
+                           details: error.description)
+        }
+
+        // 3. The records felix programs the policy from.
+        do {
+            try context.ensureProfile()
+            try context.writeEndpoint(workload: workload, attached: attached, addresses: addresses)
+        } catch {
+            try? WorkloadDataplane().detach(hostVethName: workload.hostVethName, containerNamespacePath: request.netns,
+                                            interfaceName: request.ifName)
+            context.ipamRollback()
+            throw error
+        }
+        log.info("attached \(request.containerID)/\(request.ifName) as \(attached.hostVethName) with \(addresses.map(\.description).joined(separator: ", "))")
+
+        var result = CNIResult(
+            interfaces: [
+                .init(name: attached.hostVethName, mac: attached.hostVethMAC.description),
+                .init(name: attached.containerInterfaceName, mac: attached.containerMAC.description, sandbox: request.netns ?? ""),
+            ],
+            ips: addresses.map { .init(address: IPNetwork(host: $0), interface: 1) },
+            dns: assigned.dns)
+        if let dns = request.conf.raw["dns"], dns.objectValue != nil, let parsed = try? CNIResult.DNS(parsing: dns), !parsed.isEmpty {
+            result.dns = parsed
+        }
+        return result
+    }
+
+    // MARK: DEL
+
+    public func del(_ request: CNIRequest) throws(CNIError) {
+        let settings = try CalicoSettings(conf: request.conf)
+        let vethName = WorkloadDataplane.hostVethName(containerID: request.containerID, interfaceName: request.ifName)
+
+        // 1. The kernel: needs no datastore, so a down datastore never leaves a veth behind.
+        do {
+            try WorkloadDataplane().detach(hostVethName: vethName, containerNamespacePath: request.netns,
+                                           interfaceName: request.ifName)
+        } catch {
+            throw CNIError(code: Self.dataplaneCode, msg: "could not remove \(vethName)", details: error.description)
+        }
+
+        // 2. The address and the record.
+        let context = try Context(request: request, settings: settings)
+        defer { context.close() }
+        try context.ipamDel()
+        try context.deleteEndpoint()
+    }
+
+    // MARK: CHECK
+
+    public func check(_ request: CNIRequest) throws(CNIError) {
+        let settings = try CalicoSettings(conf: request.conf)
+        guard let prev = request.conf.prevResult else {
+            throw .invalidNetworkConfig("CHECK needs prevResult: the result of the ADD to verify")
+        }
+        let addresses = prev.ips.map(\.address.address)
+        var drift: [String] = []
+        if let sandbox = prev.interfaces.first(where: { $0.name == request.ifName && !$0.sandbox.isEmpty })?.sandbox,
+           sandbox != request.netns {
+            drift.append("prevResult names sandbox \(sandbox), CNI_NETNS is \(request.netns ?? "unset")")
+        }
+        let workload = WorkloadAttachment(
+            containerID: request.containerID, interfaceName: request.ifName,
+            containerNamespacePath: request.netns ?? "", addresses: addresses, mtu: settings.mtu,
+            allowIPForwarding: settings.allowIPForwarding)
+        do {
+            drift += try WorkloadDataplane().check(workload)
+        } catch {
+            drift.append(error.description)
+        }
+
+        let context = try Context(request: request, settings: settings)
+        defer { context.close() }
+        drift += try context.endpointDrift(expected: addresses, hostVeth: workload.hostVethName)
+        if !drift.isEmpty {
+            throw CNIError(code: Self.driftCode, msg: "\(request.ifName) of container \(request.containerID) differs from its ADD: \(drift[0])",
+                           details: drift.joined(separator: "; "))
+        }
+        try context.ipamCheck()
+    }
+
+    // MARK: GC and STATUS
+
+    public func gc(_ request: CNIRequest, validAttachments: [CNIAttachment]) throws(CNIError) {
+        let settings = try CalicoSettings(conf: request.conf)
+        let context = try Context(request: request, settings: settings)
+        defer { context.close() }
+        try context.ipamGC(validAttachments: validAttachments)
+        try context.collectEndpoints(keeping: validAttachments)
+    }
+
+    public func status(_ request: CNIRequest) throws(CNIError) {
+        let settings = try CalicoSettings(conf: request.conf)
+        let context: Context
+        do { context = try Context(request: request, settings: settings) } catch {
+            throw .pluginNotAvailable("the Calico datastore is not usable", details: error.msg)
+        }
+        defer { context.close() }
+        try context.ipamStatus()
+    }
+}
+
+// MARK: - One invocation's datastore work
+
+extension CalicoPlugin {
+    /// The datastore, IPAM and resource client one invocation uses.
+    struct Context {
+        let request: CNIRequest
+        let settings: CalicoSettings
+        let ipamSettings: IPAMPluginSettings
+        let store: any Datastore
+        let resources: ResourceClient
+
+        init(request: CNIRequest, settings: CalicoSettings) throws(CNIError) {
+            self.request = request
+            self.settings = settings
+            ipamSettings = try IPAMPluginSettings(conf: request.conf)
+            do { store = try openDatastore(ipamSettings.datastore) } catch { throw IPAMPlugin.cniError(error) }
+            resources = ResourceClient(store: store)
+        }
+
+        func close() { store.close() }
+
+        var node: String { ipamSettings.node }
+
+        var endpointName: String {
+            WorkloadEndpointName(node: node, containerID: request.containerID, endpoint: request.ifName).description
+        }
+
+        // MARK: IPAM: in process for calico-ipam, by exec otherwise.
+
+        private var session: IPAMPluginSession {
+            IPAMPluginSession(store: store, settings: ipamSettings, network: request.conf.name)
+        }
+
+        func ipamAdd() throws(IPAMAddError) -> CNIResult {
+            if settings.usesCalicoIPAM { return try session.add(request) }
+            let delegate: IPAMDelegate
+            do { delegate = try IPAMDelegate(request: request) } catch { throw IPAMAddError(error: error) }
+            return try delegate.add()
+        }
+
+        /// Gives the address back after a failed ADD. Errors are logged: the ADD's own
+        /// error is what the runtime must see, and GC or the runtime's DEL cleans up.
+        func ipamRollback() {
+            do { try ipamDel() } catch {
+                request.log.error("rollback: could not release the address of \(request.containerID): \(error.msg)")
+            }
+        }
+
+        func ipamDel() throws(CNIError) {
+            if settings.usesCalicoIPAM { return try session.del(request) }
+            try IPAMDelegate(request: request).del()
+        }
+
+        func ipamCheck() throws(CNIError) {
+            if settings.usesCalicoIPAM { return try session.check(request) }
+            try IPAMDelegate(request: request).check()
+        }
+
+        func ipamGC(validAttachments: [CNIAttachment]) throws(CNIError) {
+            if settings.usesCalicoIPAM { return try session.gc(request, validAttachments: validAttachments) }
+            try IPAMDelegate(request: request).gc()
+        }
+
+        func ipamStatus() throws(CNIError) {
+            if settings.usesCalicoIPAM { return try session.status(request) }
+            try IPAMDelegate(request: request).status()
+        }
+
+        // MARK: Resources
+
+        /// Creates the network's profile when missing (ingress from `has(<network>)`,
+        /// egress all, `labelsToApply: {<network>: ""}`), as calico-node's seed did.
+        func ensureProfile() throws(CNIError) {
+            let name = request.conf.name
+            do {
+                if try resources.get(Profile.self, name: name) != nil { return }
+                _ = try resources.create(Profile.networkDefault(name: name))
+            } catch .alreadyExists {
+                return
+            } catch {
+                throw Self.cniError(error, doing: "create profile \(name)")
+            }
+        }
+
+        func writeEndpoint(workload: WorkloadAttachment, attached: AttachedWorkload, addresses: [IPAddress]) throws(CNIError) {
+            var wep = WorkloadEndpoint(
+                name: endpointName, namespace: settings.namespace, node: node, containerID: request.containerID,
+                endpoint: request.ifName, ipNetworks: addresses.map { IPNetwork(host: $0).description },
+                profiles: [request.conf.name], interfaceName: attached.hostVethName, mac: attached.containerMAC.description)
+            wep.metadata.labels = settings.labels
+            do {
+                _ = try resources.apply(wep)
+            } catch {
+                throw Self.cniError(error, doing: "write WorkloadEndpoint \(settings.namespace)/\(endpointName)")
+            }
+        }
+
+        /// Deletes this attachment's endpoint in whichever namespace it was recorded.
+        func deleteEndpoint() throws(CNIError) {
+            do {
+                _ = try resources.delete(WorkloadEndpoint.self, name: endpointName, namespace: settings.namespace)
+            } catch .notFound {
+                return
+            } catch {
+                throw Self.cniError(error, doing: "delete WorkloadEndpoint \(settings.namespace)/\(endpointName)")
+            }
+        }
+
+        func endpointDrift(expected: [IPAddress], hostVeth: String) throws(CNIError) -> [String] {
+            let wep: WorkloadEndpoint?
+            do { wep = try resources.get(WorkloadEndpoint.self, name: endpointName, namespace: settings.namespace) } catch {
+                throw Self.cniError(error, doing: "read WorkloadEndpoint \(endpointName)")
+            }
+            guard let wep else { return ["WorkloadEndpoint \(settings.namespace)/\(endpointName) is missing"] }
+            var drift: [String] = []
+            let want = Set(expected.map { IPNetwork(host: $0).description })
+            if Set(wep.ipNetworks) != want {
+                drift.append("WorkloadEndpoint has ipNetworks \(wep.ipNetworks.sorted()), expected \(want.sorted())")
+            }
+            if wep.interfaceName != hostVeth {
+                drift.append("WorkloadEndpoint names interface \(wep.interfaceName ?? "none"), expected \(hostVeth)")
+            }
+            return drift
+        }
+
+        /// GC: removes this node's endpoints of this network that are not valid
+        /// attachments, and their host veths if any are left.
+        func collectEndpoints(keeping valid: [CNIAttachment]) throws(CNIError) {
+            let keep = Set(valid.map { "\($0.containerID)\u{0}\($0.ifName)" })
+            let all: [WorkloadEndpoint]
+            do { all = try resources.list(WorkloadEndpoint.self) } catch { throw Self.cniError(error, doing: "list WorkloadEndpoints") }
+            for wep in all where wep.node == node && wep.orchestrator == "cni" && wep.profiles.contains(request.conf.name) {
+                guard let cid = wep.containerID, let ifname = wep.endpoint, !keep.contains("\(cid)\u{0}\(ifname)") else { continue }
+                if let veth = wep.interfaceName {
+                    try? WorkloadDataplane().detach(hostVethName: veth, containerNamespacePath: nil, interfaceName: ifname)
+                }
+                do {
+                    _ = try resources.delete(WorkloadEndpoint.self, name: wep.metadata.name, namespace: wep.metadata.namespace)
+                } catch .notFound {
+                    continue
+                } catch {
+                    throw Self.cniError(error, doing: "delete WorkloadEndpoint \(wep.metadata.name)")
+                }
+                request.log.info("GC removed endpoint \(wep.metadata.name)")
+            }
+        }
+
+        static func cniError(_ error: CalicoAPIError, doing what: String) -> CNIError {
+            if case .datastore(let e) = error { return IPAMPlugin.cniError(e) }
+            return CNIError(code: CalicoPlugin.endpointCode, msg: "could not \(what)", details: error.description)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// CalicoCNI: placeholder until its first file lands.
