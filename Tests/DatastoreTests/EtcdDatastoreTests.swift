@@ -276,25 +276,40 @@ struct EtcdTLSTests {
         #expect(try ok.get("/tls")?.value == "yes")
     }
 
-    /// A TLS connection is kept and reused: many calls, one handshake (seen as one
-    /// connection on etcd's side, counted from /proc).
+    /// A TLS connection is kept and reused: after the first call, fifty more go over the
+    /// very same socket (our open sockets to etcd, from /proc, keep their inode).
     @Test func connectionIsReused() throws {
         let etcd = try EtcdServer(tls: true)
         let s = try store(etcd)
-        let before = try establishedConnections(to: etcd.clientPort)
+        try s.put("/r/first", "x")
+        let before = try ourSockets(to: etcd.clientPort)
         for i in 0..<50 { try s.put("/r/\(i)", "\(i)") }
-        #expect(try s.list(prefix: "/r/").kvs.count == 50)
-        let after = try establishedConnections(to: etcd.clientPort)
-        #expect(after - before == 1, "connections to etcd: \(before) before, \(after) after")
+        #expect(try s.list(prefix: "/r/").kvs.count == 51)
+        let after = try ourSockets(to: etcd.clientPort)
+        #expect(before.count == 1, "our connections to etcd after one call: \(before)")
+        #expect(after == before, "sockets before \(before), after \(after)")
     }
 }
 
-/// ESTABLISHED TCP connections from this host to 127.0.0.1:`port` (from /proc/net/tcp).
-private func establishedConnections(to port: Int) throws -> Int {
-    let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+/// Inodes of this process's open TCP sockets connected to 127.0.0.1:`port`: the
+/// sockets in /proc/net/tcp with that remote end, that /proc/self/fd links to.
+private func ourSockets(to port: Int) throws -> Set<String> {
+    // /proc files report size 0: read to the end rather than by size.
+    let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp"))
+    defer { try? file.close() }
+    let table = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
     let remote = String(format: "0100007F:%04X", port)
-    return table.split(separator: "\n").dropFirst().filter { line in
+    var toPort: Set<String> = []
+    for line in table.split(separator: "\n").dropFirst() {
         let f = line.split(separator: " ", omittingEmptySubsequences: true)
-        return f.count > 3 && f[2] == remote && f[3] == "01"
-    }.count
+        if f.count > 9, f[2] == remote, f[3] == "01" { toPort.insert(String(f[9])) }
+    }
+    var ours: Set<String> = []
+    for fd in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd),
+              link.hasPrefix("socket:[") else { continue }
+        let inode = String(link.dropFirst("socket:[".count).dropLast())
+        if toPort.contains(inode) { ours.insert(inode) }
+    }
+    return ours
 }
