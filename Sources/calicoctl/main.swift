@@ -1,1 +1,5 @@
-print("not yet implemented")
+import CalicoCtl
+import Foundation
+
+exit(CalicoCtl.run(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+                   console: .standard))

@@ -1,1 +1,0 @@
-// CalicoCtl: placeholder until its first file lands.
