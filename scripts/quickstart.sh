@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 echo "==> building (release)"
-swift build -c release --static-swift-stdlib >/dev/null
+for product in calico calico-ipam calicoctl; do
+  swift build -c release --static-swift-stdlib --product "$product" >/dev/null
+done
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 work=$(mktemp -d /tmp/calico-quickstart.XXXXXX)
@@ -24,6 +26,8 @@ trap cleanup EXIT
 
 ip netns add "$host"
 ip -n "$host" link set lo up
+# The agent's own address (a real agent has one on its uplink): the source of host→container traffic.
+ip -n "$host" addr add 192.0.2.10/32 dev lo
 for c in "${ctrs[@]}"; do ip netns add "$c"; done
 
 # The config as Mesos hands it over: compact, keys sorted, NetworkInfo injected.
