@@ -90,17 +90,21 @@ public enum FelixBenchmark {
             + "; of which compute \(ms(median(policyCompute))), nft \(ms(median(policyNFT)))  [goal ≤ 100 ms: \(median(policyLatencies) <= 0.1 ? "met" : "MISSED")]\n"
 
         // A new workload: its WorkloadEndpoint written → its chains and dispatch entries in.
-        var addLatencies: [Double] = []
+        var addLatencies: [Double] = [], addNFT: [Double] = [], addCompute: [Double] = [], addBytes: [Int] = []
         for k in 0..<o.changes {
             let i = o.endpoints + 1000 + k
             let wep = makeEndpoint(i, node: node)
             let t0 = MonotonicClock.now()
             let rev: Int64
             do { rev = try store.put(wep.key, ResourceClient.storedText(wep)) } catch { throw .datastore(error) }
-            _ = try waitFor(rev, restart)
+            let report = try waitFor(rev, restart)
             addLatencies.append(MonotonicClock.now() - t0)
+            addNFT.append(report.nftSeconds)
+            addCompute.append(report.computeSeconds)
+            addBytes.append(report.scriptBytes)
         }
-        out += "  new endpoint, WorkloadEndpoint write → programmed: " + summary(addLatencies) + "\n"
+        out += "  new endpoint, WorkloadEndpoint write → programmed: " + summary(addLatencies)
+            + "; of which compute \(ms(median(addCompute))), nft \(ms(median(addNFT))) for \(addBytes.sorted()[addBytes.count / 2]) bytes\n"
 
         // Proof the last change is in the kernel, not only in felix's head.
         let listing = (try? nft.listTable()) ?? nil

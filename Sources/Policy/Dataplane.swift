@@ -100,12 +100,16 @@ public struct PolicyProgram: Sendable, Hashable {
     public var name: String
     public var ingress: [CompiledRule]
     public var egress: [CompiledRule]
+    /// The directions it applies in (its `types`): only these get a chain.
+    public var directions: Set<Direction>
 
-    public init(chainID: String, name: String, ingress: [CompiledRule], egress: [CompiledRule]) {
+    public init(chainID: String, name: String, ingress: [CompiledRule], egress: [CompiledRule],
+                directions: Set<Direction> = [.ingress, .egress]) {
         self.chainID = chainID
         self.name = name
         self.ingress = ingress
         self.egress = egress
+        self.directions = directions
     }
 
     public func rules(_ direction: Direction) -> [CompiledRule] { direction == .ingress ? ingress : egress }

@@ -56,8 +56,9 @@ public final class NFTRenderCache {
                 entry = (p, NFTRenderer.ruleChain(p.ingress, inProfile: false), NFTRenderer.ruleChain(p.egress, inProfile: false))
             }
             nextPolicies[id] = entry
-            rs.chains[NFTNames.policyIngress(id)] = .init(rules: entry!.ingress)
-            rs.chains[NFTNames.policyEgress(id)] = .init(rules: entry!.egress)
+            // A direction outside the policy's `types` is never jumped to: no chain.
+            if p.directions.contains(.ingress) { rs.chains[NFTNames.policyIngress(id)] = .init(rules: entry!.ingress) }
+            if p.directions.contains(.egress) { rs.chains[NFTNames.policyEgress(id)] = .init(rules: entry!.egress) }
         }
         policies = nextPolicies
 

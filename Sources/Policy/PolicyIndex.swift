@@ -106,7 +106,9 @@ public final class PolicyIndex {
         let ns = policy.namespace
         let ingress = compileRules(policy.ingress, namespace: ns, owner: "policy \(policy.id)", sets: &sets)
         let egress = compileRules(policy.egress, namespace: ns, owner: "policy \(policy.id)", sets: &sets)
-        let program = PolicyProgram(chainID: Self.chainID(for: policy), name: policy.id, ingress: ingress, egress: egress)
+        let directions = Set(policy.types.map { $0 == .ingress ? Direction.ingress : Direction.egress })
+        let program = PolicyProgram(chainID: Self.chainID(for: policy), name: policy.id, ingress: ingress, egress: egress,
+                                    directions: directions)
         var selectors = sets.map { register($0) }
         if let applies { selectors.append(retain(applies)) }
         if let old = policies[key] { old.selectors.forEach(release) }
