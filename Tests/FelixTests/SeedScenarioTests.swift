@@ -26,11 +26,47 @@ final class SimulatedHost {
         try Command.check(["ip", "-n", ns.name, "route", "add", "default", "dev", "ext0"])
     }
 
+    /// Attaches `w` and records its WorkloadEndpoint: with the built `calico` plugin
+    /// (`mode == .plugin`, as Mesos runs it: environment replaced, config on stdin, in the
+    /// host's namespace), or by hand. Updates `w` with the address and interface the
+    /// plugin chose.
+    @discardableResult
+    func attach(_ w: inout Workload, mode: AttachMode, store: any Datastore, dbPath: String) throws -> TestNamespace {
+        switch mode {
+        case .manual:
+            let c = try wire(w)
+            try put(store, w.endpoint())
+            return c
+        case .plugin:
+            let c = try TestNamespace("fc")
+            let labels = w.labels.sorted { $0.key < $1.key }.map { #"{"key":"\#($0.key)","value":"\#($0.value)"}"# }.joined(separator: ",")
+            let conf = #"{"args":{"org.apache.mesos":{"network_info":{"ip_addresses":[{"protocol":"IPv4"}],"labels":{"labels":[\#(labels)]},"name":"calico"}}},"cniVersion":"0.2.0","datastore_type":"sqlite","ipam":{"type":"calico-ipam"},"mtu":1450,"name":"calico","nodename":"hostA","sqlite_path":"\#(dbPath)","type":"calico"}"#
+            let env = ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": w.containerID, "CNI_NETNS": c.path, "CNI_IFNAME": "eth0",
+                       "CNI_PATH": TestEnvironment.productsDirectory.path, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            let r = try Command.run(["ip", "netns", "exec", ns.name, TestEnvironment.product("calico")], environment: env,
+                                    stdin: Data(conf.utf8))
+            guard r.status == 0 else { throw PluginError(description: "calico ADD \(w.name): exit \(r.status): \(r.stdoutText) \(r.stderrText)") }
+            let result = try JSON(parsing: r.stdoutText)
+            guard let cidr = result["ip4"]?["ip"]?.stringValue, let slash = cidr.firstIndex(of: "/") else {
+                throw PluginError(description: "calico ADD \(w.name): no ip4 in \(r.stdoutText)")
+            }
+            w.ip = String(cidr[..<slash])
+            let weps = try store.list(prefix: CalicoKeys.resourcePrefix(plural: "workloadendpoints")).kvs
+                .compactMap { try? WorkloadEndpoint(jsonText: $0.value) }
+            guard let wep = weps.first(where: { $0.containerID == w.containerID }), let ifname = wep.interfaceName else {
+                throw PluginError(description: "calico ADD \(w.name): no WorkloadEndpoint recorded")
+            }
+            w.interfaceName = ifname
+            containers[w.name] = c
+            return c
+        }
+    }
+
     /// A container namespace wired like the plugin's ADD (REFERENCE.md §5): veth
     /// `cali…`/`eth0`, the address as /32, routes via 169.254.1.1, proxy ARP and a /32
     /// route on the host.
     @discardableResult
-    func attach(_ w: Workload) throws -> TestNamespace {
+    func wire(_ w: Workload) throws -> TestNamespace {
         let c = try TestNamespace("fc")
         let ifname = w.interfaceName
         try Command.check(["ip", "-n", ns.name, "link", "add", ifname, "type", "veth", "peer", "name", "eth0", "netns", c.name])
@@ -61,6 +97,10 @@ final class SimulatedHost {
         for c in containers.values { c.remove() }
         ns.remove()
     }
+}
+
+struct PluginError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A background process (`ip netns exec … <argv>`), killed on `stop()`.
@@ -109,12 +149,28 @@ func eventually(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> B
     return try condition()
 }
 
-@Suite(.enabled(if: seedScenarioReady, "needs root, ip, nft, curl, busybox and the built calico-felix"))
+/// How the scenario's workloads get attached.
+enum AttachMode: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// By the built `calico` CNI plugin, as Mesos runs it.
+    case plugin
+    /// By the test itself (veth, addresses, routes, WorkloadEndpoint record): works without
+    /// the plugin, and can show the gap between an interface and its record.
+    case manual
+    var testDescription: String { rawValue }
+
+    static var available: [AttachMode] {
+        TestEnvironment.hasProduct("calico") && TestEnvironment.hasProduct("calico-ipam") ? [.plugin, .manual] : [.manual]
+    }
+}
+
+@Suite(.enabled(if: seedScenarioReady, "needs root, ip, nft, curl, busybox and the built calico-felix"), .serialized)
 struct SeedScenarioTests {
     /// REFERENCE.md §8, end to end: real TCP between namespaces, felix running as the host
-    /// agent (`ip netns exec <host> calico-felix`), policy applied with calicoctl when it is
+    /// agent (`ip netns exec <host> calico-felix`), workloads attached by the `calico`
+    /// plugin when it is built (and by hand), the policy applied with calicoctl when it is
     /// built (else written to the store as calicoctl stores it).
-    @Test func bookstoreKeepsItsServerAndFruitstoreLosesIt() throws {
+    @Test(arguments: AttachMode.available)
+    func bookstoreKeepsItsServerAndFruitstoreLosesIt(mode: AttachMode) throws {
         let dir = TestEnvironment.temporaryDirectory("felix-seed")
         defer { try? FileManager.default.removeItem(at: dir) }
         let dbPath = dir.appendingPathComponent("calico.db").path
@@ -126,12 +182,11 @@ struct SeedScenarioTests {
                    "FELIX_NFTABLESREFRESHINTERVAL": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
 
         // The three apps, attached and recorded as the plugin's ADD does.
-        let bf = Workload.bookstoreFrontend, bs = Workload.bookstoreServer, ff = Workload.fruitstoreFrontend
-        try put(store, Profile.networkDefault(name: "calico"))
-        for w in [bf, bs, ff] {
-            try host.attach(w)
-            try put(store, w.endpoint())
-        }
+        var bf = Workload.bookstoreFrontend, bs = Workload.bookstoreServer, ff = Workload.fruitstoreFrontend
+        if mode == .manual { try put(store, Profile.networkDefault(name: "calico")) }
+        try host.attach(&bf, mode: mode, store: store, dbPath: dbPath)
+        try host.attach(&bs, mode: mode, store: store, dbPath: dbPath)
+        try host.attach(&ff, mode: mode, store: store, dbPath: dbPath)
         let web = dir.appendingPathComponent("www")
         try FileManager.default.createDirectory(at: web, withIntermediateDirectories: true)
         try "bookstore-server\n".write(to: web.appendingPathComponent("id"), atomically: true, encoding: .utf8)
@@ -161,22 +216,40 @@ struct SeedScenarioTests {
         #expect(try eventually(5) { try host.fetch(from: ff, bs) == nil }, "fruitstore still reaches the server:\n\(felix.log)")
         #expect(try host.fetch(from: bf, bs) == "bookstore-server")
 
-        // A server started after the policy: its interface exists before its endpoint
-        // record does, and in that gap it is dropped (fail closed), never open.
-        let late = Workload.lateServer
-        let lateNS = try host.attach(late)
-        let lateHTTPD = try BackgroundProcess(["ip", "netns", "exec", lateNS.name, "busybox", "httpd", "-f", "-p", "80", "-h", web.path],
+        // A server started after the policy is covered from its first packet.
+        var late = Workload.lateServer
+        var lateHTTPD: BackgroundProcess?
+        defer { lateHTTPD?.stop(signal: SIGKILL) }
+        if mode == .manual {
+            // Its interface exists before its endpoint record does, and in that gap it is
+            // dropped (fail closed), never open.
+            let lateNS = try host.wire(late)
+            lateHTTPD = try BackgroundProcess(["ip", "netns", "exec", lateNS.name, "busybox", "httpd", "-f", "-p", "80", "-h", web.path],
                                               log: dir.appendingPathComponent("httpd2.log"))
-        defer { lateHTTPD.stop(signal: SIGKILL) }
-        usleep(300_000)
-        #expect(try host.fetch(from: bf, late) == nil, "an unprogrammed workload must be unreachable")
-        #expect(try host.fetch(from: ff, late) == nil)
-        let written = Date()
-        try put(store, late.endpoint())
-        #expect(try eventually(5) { try host.isProgrammed(late) })
-        print("new workload programmed \(Int(Date().timeIntervalSince(written) * 1000)) ms after its WorkloadEndpoint was written (upper bound; polled)")
-        #expect(try host.fetch(from: bf, late) == "bookstore-server")
-        #expect(try host.fetch(from: ff, late) == nil)
+            usleep(300_000)
+            #expect(try host.fetch(from: bf, late) == nil, "an unprogrammed workload must be unreachable")
+            #expect(try host.fetch(from: ff, late) == nil)
+            let written = Date()
+            try put(store, late.endpoint())
+            #expect(try eventually(5) { try host.isProgrammed(late) })
+            print("[\(mode)] new workload programmed \(Int(Date().timeIntervalSince(written) * 1000)) ms after its WorkloadEndpoint was written (upper bound; polled)")
+            #expect(try host.fetch(from: bf, late) == "bookstore-server")
+            #expect(try host.fetch(from: ff, late) == nil)
+        } else {
+            // The plugin's ADD: as soon as it returns, the fruitstore frontend must already
+            // be cut off (dropped until programmed, then denied).
+            let added = Date()
+            let lateNS = try host.attach(&late, mode: mode, store: store, dbPath: dbPath)
+            let addSeconds = Date().timeIntervalSince(added)
+            lateHTTPD = try BackgroundProcess(["ip", "netns", "exec", lateNS.name, "busybox", "httpd", "-f", "-p", "80", "-h", web.path],
+                                              log: dir.appendingPathComponent("httpd2.log"))
+            #expect(try host.fetch(from: ff, late) == nil, "fruitstore reached a server right after its ADD")
+            let returned = Date()
+            #expect(try eventually(5) { try host.isProgrammed(late) })
+            print("[\(mode)] ADD took \(Int(addSeconds * 1000)) ms; programmed within \(Int(Date().timeIntervalSince(returned) * 1000)) ms of its return (upper bound; polled)")
+            #expect(try eventually(5) { try host.fetch(from: bf, late) == "bookstore-server" })
+            #expect(try host.fetch(from: ff, late) == nil)
+        }
 
         // Someone deletes felix's table: it is back within the drift interval, and with it
         // the policy.

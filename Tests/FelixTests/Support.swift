@@ -57,10 +57,15 @@ struct Workload {
     var labels: [String: String]
     var ip: String
     var containerID: String { "cid-" + name }
+    /// The host-side veth. Shaped like the plugin's names (`cali` + 11 hex digits); the
+    /// plugin's own name replaces it when the plugin attaches the workload.
+    var interfaceName: String
 
-    var interfaceName: String {
-        // Shaped like the plugin's names: `cali` + 11 hex digits.
-        "cali" + String(StableName.hex(containerID + "\u{0}eth0").prefix(11))
+    init(name: String, labels: [String: String], ip: String) {
+        self.name = name
+        self.labels = labels
+        self.ip = ip
+        interfaceName = "cali" + String(StableName.hex("cid-" + name + "\u{0}eth0").prefix(11))
     }
 
     func endpoint(node: String = "hostA") -> WorkloadEndpoint {
