@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CalicoAPI", "Datastore", "SQLiteDatastore", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CalicoAPI", "Selector", "JSON", "IPAddress", "TestSupport"]),
         .testTarget(name: "CalicoCtlTests", dependencies: ["CalicoCtl", "TestSupport"]),
-        .testTarget(name: "FelixTests", dependencies: ["Felix", "Policy", "TestSupport", "CalicoAPI", "Datastore", "SQLiteDatastore", "JSON", "POSIX"]),
+        .testTarget(name: "FelixTests", dependencies: ["Felix", "Policy", "TestSupport", "CalicoAPI", "Datastore", "Datastores", "SQLiteDatastore", "JSON", "POSIX"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNIHarness", "CNI", "JSON", "TestSupport", "Netlink", "NetNS"]),
     ],
     swiftLanguageModes: [.v6]
