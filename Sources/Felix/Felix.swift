@@ -76,6 +76,11 @@ public final class Felix {
     /// The datastore revision the index reflects.
     public private(set) var revision: Int64 = 0
     private var lastStatus = 0.0
+    /// When the last full listing of the table ended, and what it cost: listing a table of
+    /// thousands of rules takes a second, so it is never repeated more often than ten
+    /// times its own cost (another program committing to nftables all the time must not
+    /// keep felix busy).
+    private var lastListing = (at: -Double.infinity, seconds: 0.0)
 
     public init(options: Options, store: any Datastore, nft: any NFTablesBackend, log: FelixLog = FelixLog()) {
         self.options = options
@@ -168,6 +173,8 @@ public final class Felix {
         let generation = nft.generation()
         if let generation, generation == appliedGeneration { return false }
         // Someone committed something (maybe not to our table): look closer.
+        let started = MonotonicClock.now()
+        defer { lastListing = (MonotonicClock.now(), MonotonicClock.now() - started) }
         let listing = try nft.listTable()
         let expected = TableShape(applied)
         var why: String?
@@ -245,7 +252,13 @@ public final class Felix {
                 continue
             }
             if MonotonicClock.now() >= nextDriftCheck {
-                do { try checkDrift() } catch { log.error("drift check: \(error)") }
+                let now = MonotonicClock.now()
+                let generationUnchanged = appliedGeneration != nil && nft.generation() == appliedGeneration
+                if !generationUnchanged && now - lastListing.at < 10 * lastListing.seconds {
+                    // A listing would be due but the last one was too recent for its cost.
+                } else {
+                    do { try checkDrift() } catch { log.error("drift check: \(error)") }
+                }
                 nextDriftCheck = MonotonicClock.now() + options.driftCheckInterval
             }
             if MonotonicClock.now() - lastStatus >= options.statusInterval { writeStatus() }
