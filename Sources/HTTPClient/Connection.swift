@@ -53,7 +53,7 @@ final class Connection: @unchecked Sendable {
         let c = Connection(endpoint: endpoint, index: index, fd: fd)
         if endpoint.isSecure {
             guard let tls else { throw .tls("no TLS context for \(endpoint)", certificate: false) }
-            c.tls = try TLSSession.handshake(context: tls, fd: fd, host: endpoint.host, deadline: deadline)
+            c.tls = try TLSSession.handshake(context: tls, fd: fd, endpoint: endpoint, deadline: deadline)
         }
         return c
     }

@@ -44,7 +44,7 @@ public final class HTTPClient: Sendable {
         }
         guard !parsed.isEmpty else { throw .configuration("no endpoints") }
         self.endpoints = parsed
-        self.tls = parsed.contains(where: \.isSecure) ? try TLSContext(files: files) : nil
+        self.tls = parsed.contains(where: \.isSecure) ? try TLSContext(files: files, endpoints: parsed) : nil
     }
 
     /// POSTs `body` to `path` and returns the complete response (any status).

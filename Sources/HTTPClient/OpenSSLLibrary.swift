@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import COpenSSL
 
 // OpenSSL's types are opaque here: every `SSL_CTX *`, `SSL *`, `BIO *`, `BIO_METHOD *`,
 // `SSL_METHOD *` and `X509_VERIFY_PARAM *` is an OpaquePointer.
@@ -8,6 +9,10 @@ typealias BIOWrite = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, Int3
 typealias BIORead = @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int32) -> Int32
 typealias BIOCtrl = @convention(c) (OpaquePointer?, Int32, Int, UnsafeMutableRawPointer?) -> Int
 typealias BIOCreate = @convention(c) (OpaquePointer?) -> Int32
+/// `int (*)(SSL *, void *)`: SSL_CTX_set_cert_cb.
+typealias CertificateCallback = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32
+/// `int (*)(X509_STORE_CTX *, void *)`: SSL_CTX_set_cert_verify_callback.
+typealias VerifyCallback = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32
 
 /// The libssl/libcrypto functions HTTPClient uses, resolved with dlopen/dlsym on first
 /// use of TLS.
@@ -58,6 +63,23 @@ struct OpenSSLLibrary: @unchecked Sendable {
     let BIO_set_init: @convention(c) (OpaquePointer?, Int32) -> Void
     let BIO_set_flags: @convention(c) (OpaquePointer?, Int32) -> Void
     let BIO_clear_flags: @convention(c) (OpaquePointer?, Int32) -> Void
+    // Session resumption and deferred loading of the CA and the client certificate.
+    let OPENSSL_init_ssl: @convention(c) (UInt64, OpaquePointer?) -> Int32
+    let SSL_CTX_set_cert_cb: @convention(c) (OpaquePointer?, CertificateCallback?, UnsafeMutableRawPointer?) -> Void
+    let SSL_CTX_set_cert_verify_callback: @convention(c) (OpaquePointer?, VerifyCallback?, UnsafeMutableRawPointer?) -> Void
+    let SSL_CTX_get_cert_store: @convention(c) (OpaquePointer?) -> OpaquePointer?
+    let X509_STORE_load_locations: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32
+    let X509_verify_cert: @convention(c) (OpaquePointer?) -> Int32
+    let SSL_use_certificate_chain_file: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32
+    let SSL_use_PrivateKey_file: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32
+    let SSL_check_private_key: @convention(c) (OpaquePointer?) -> Int32
+    let SSL_set_session: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32
+    let SSL_get1_session: @convention(c) (OpaquePointer?) -> OpaquePointer?
+    let SSL_session_reused: @convention(c) (OpaquePointer?) -> Int32
+    let SSL_SESSION_free: @convention(c) (OpaquePointer?) -> Void
+    let SSL_SESSION_is_resumable: @convention(c) (OpaquePointer?) -> Int32
+    let d2i_SSL_SESSION: @convention(c) (UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, Int) -> OpaquePointer?
+    let i2d_SSL_SESSION: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?) -> Int32
 
     /// The library, loaded once per process (Swift initialises globals exactly once,
     /// thread-safely), or why it could not be.
@@ -78,7 +100,7 @@ struct OpenSSLLibrary: @unchecked Sendable {
             guard let p = dlsym(handle, name) else { throw .configuration("TLS: \(name) is missing from libssl") }
             return unsafeBitCast(p, to: T.self)
         }
-        return OpenSSLLibrary(
+        let lib = OpenSSLLibrary(
             TLS_client_method: try f("TLS_client_method"),
             SSL_CTX_new: try f("SSL_CTX_new"),
             SSL_CTX_free: try f("SSL_CTX_free"),
@@ -119,6 +141,27 @@ struct OpenSSLLibrary: @unchecked Sendable {
             BIO_get_data: try f("BIO_get_data"),
             BIO_set_init: try f("BIO_set_init"),
             BIO_set_flags: try f("BIO_set_flags"),
-            BIO_clear_flags: try f("BIO_clear_flags"))
+            BIO_clear_flags: try f("BIO_clear_flags"),
+            OPENSSL_init_ssl: try f("OPENSSL_init_ssl"),
+            SSL_CTX_set_cert_cb: try f("SSL_CTX_set_cert_cb"),
+            SSL_CTX_set_cert_verify_callback: try f("SSL_CTX_set_cert_verify_callback"),
+            SSL_CTX_get_cert_store: try f("SSL_CTX_get_cert_store"),
+            X509_STORE_load_locations: try f("X509_STORE_load_locations"),
+            X509_verify_cert: try f("X509_verify_cert"),
+            SSL_use_certificate_chain_file: try f("SSL_use_certificate_chain_file"),
+            SSL_use_PrivateKey_file: try f("SSL_use_PrivateKey_file"),
+            SSL_check_private_key: try f("SSL_check_private_key"),
+            SSL_set_session: try f("SSL_set_session"),
+            SSL_get1_session: try f("SSL_get1_session"),
+            SSL_session_reused: try f("SSL_session_reused"),
+            SSL_SESSION_free: try f("SSL_SESSION_free"),
+            SSL_SESSION_is_resumable: try f("SSL_SESSION_is_resumable"),
+            d2i_SSL_SESSION: try f("d2i_SSL_SESSION"),
+            i2d_SSL_SESSION: try f("i2d_SSL_SESSION"))
+        // The first initialisation decides: the configuration file as usual, but no
+        // OPENSSL_cleanup at exit. A plugin process is about to end when it exits; freeing
+        // every provider and table first costs ~0.5 ms and changes nothing outside it.
+        _ = lib.OPENSSL_init_ssl(UInt64(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT), nil)
+        return lib
     }
 }

@@ -22,15 +22,25 @@ public struct TLSFiles: Sendable, Hashable {
 }
 
 /// An OpenSSL client context (`SSL_CTX`): TLS 1.2 or later, the server's certificate
-/// verified against the CA file, our certificate and key loaded once. Thread-safe once
-/// built (OpenSSL allows creating sessions from one context on many threads).
+/// verified against the CA file, our certificate and key. Thread-safe once built
+/// (OpenSSL allows creating sessions from one context on many threads).
+///
+/// With a client key, sessions are kept on disk (`TLSSessionCache`) and a later process
+/// resumes them. When a saved session exists for one of `endpoints`, the CA file and the
+/// client certificate are loaded only if a full handshake needs them (a resumed one does
+/// not): their readability is still checked here, so a missing file fails at once.
 final class TLSContext: @unchecked Sendable {
     let lib: OpenSSLLibrary
     let ctx: OpaquePointer
     /// Socket I/O for OpenSSL without SIGPIPE (see `noSignalMethod`).
     let bioMethod: OpaquePointer
+    let files: TLSFiles
+    /// Sessions on disk; nil without a client key.
+    let sessionCache: TLSSessionCache?
+    /// Set once the CA file is in the context's store (deferred loading).
+    private let caLoaded = Protected(false)
 
-    init(files: TLSFiles) throws(HTTPError) {
+    init(files: TLSFiles, endpoints: [HTTPEndpoint] = []) throws(HTTPError) {
         let lib = try OpenSSLLibrary.shared.get()
         guard let ctx = lib.SSL_CTX_new(lib.TLS_client_method()) else {
             throw .configuration("TLS: cannot create a context: \(openSSLErrors(lib))")
@@ -42,16 +52,32 @@ final class TLSContext: @unchecked Sendable {
         self.lib = lib
         self.ctx = ctx
         self.bioMethod = method
+        self.files = files
+        let cache = TLSSessionCache(files: files)
+        self.sessionCache = cache
         _ = lib.SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_2_VERSION), nil)
         // SSL_write may be retried with a buffer that moved (Swift arrays).
         _ = lib.SSL_CTX_ctrl(ctx, SSL_CTRL_MODE, copenssl_mode_partial_moving_write(), nil)
         // etcd closes idle connections without close_notify: read that as end of stream.
-        _ = lib.SSL_CTX_set_options(ctx, copenssl_op_ignore_unexpected_eof() | copenssl_op_no_ticket())
+        // Tickets only when they are kept for a later process.
+        let ticket = cache == nil ? copenssl_op_no_ticket() : 0
+        _ = lib.SSL_CTX_set_options(ctx, copenssl_op_ignore_unexpected_eof() | ticket)
         lib.SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        let deferred = cache.map { c in endpoints.contains { $0.isSecure && c.hasSession(for: $0) } } ?? false
+        let me = Unmanaged.passUnretained(self).toOpaque()
         if let ca = files.caCertFile {
             guard readable(ca) else { throw .configuration("TLS: cannot read the CA file \(ca)") }
-            guard lib.SSL_CTX_load_verify_locations(ctx, ca, nil) == 1 else {
-                throw .configuration("TLS: cannot load the CA file \(ca): \(openSSLErrors(lib))")
+            if deferred {
+                lib.SSL_CTX_set_cert_verify_callback(ctx, { store, arg in
+                    let context = Unmanaged<TLSContext>.fromOpaque(arg!).takeUnretainedValue()
+                    guard context.loadCAIfNeeded() else { return 0 }
+                    return context.lib.X509_verify_cert(store)
+                }, me)
+            } else {
+                guard lib.SSL_CTX_load_verify_locations(ctx, ca, nil) == 1 else {
+                    throw .configuration("TLS: cannot load the CA file \(ca): \(openSSLErrors(lib))")
+                }
+                caLoaded.withLock { $0 = true }
             }
         } else if lib.SSL_CTX_set_default_verify_paths(ctx) != 1 {
             throw .configuration("TLS: cannot load the system CA store: \(openSSLErrors(lib))")
@@ -61,6 +87,20 @@ final class TLSContext: @unchecked Sendable {
         case (let cert?, let key?):
             guard readable(cert) else { throw .configuration("TLS: cannot read the certificate file \(cert)") }
             guard readable(key) else { throw .configuration("TLS: cannot read the key file \(key)") }
+            if deferred {
+                // Called when the server asks for our certificate: only in a full handshake.
+                lib.SSL_CTX_set_cert_cb(ctx, { ssl, arg in
+                    let context = Unmanaged<TLSContext>.fromOpaque(arg!).takeUnretainedValue()
+                    let lib = context.lib
+                    guard let cert = context.files.certFile, let key = context.files.keyFile,
+                          lib.SSL_use_certificate_chain_file(ssl, cert) == 1,
+                          lib.SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) == 1,
+                          lib.SSL_check_private_key(ssl) == 1
+                    else { return 0 }
+                    return 1
+                }, me)
+                break
+            }
             guard lib.SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 else {
                 throw .configuration("TLS: cannot load the certificate \(cert): \(openSSLErrors(lib))")
             }
@@ -72,6 +112,19 @@ final class TLSContext: @unchecked Sendable {
             }
         default:
             throw .configuration("TLS: a client certificate needs both a certificate file and a key file")
+        }
+    }
+
+    /// Loads the CA file into the context's store once (deferred loading); false when it
+    /// cannot be loaded, which fails verification.
+    private func loadCAIfNeeded() -> Bool {
+        caLoaded.withLock { loaded in
+            if loaded { return true }
+            guard let ca = files.caCertFile, let store = lib.SSL_CTX_get_cert_store(ctx),
+                  lib.X509_STORE_load_locations(store, ca, nil) == 1
+            else { return false }
+            loaded = true
+            return true
         }
     }
 
@@ -123,13 +176,16 @@ struct TLSSession {
     let lib: OpenSSLLibrary
     let ssl: OpaquePointer
     let fd: Int32
+    /// Where this connection's session is kept for later processes, if anywhere.
+    var cache: (store: TLSSessionCache, endpoint: HTTPEndpoint)?
 
     /// Runs the handshake, verifying the server's certificate for `host` (a DNS name, or an
     /// IP address matched against the certificate's IP SANs).
-    static func handshake(context: TLSContext, fd: Int32, host: String, deadline: Deadline) throws(TransportError) -> TLSSession {
+    static func handshake(context: TLSContext, fd: Int32, endpoint: HTTPEndpoint, deadline: Deadline) throws(TransportError) -> TLSSession {
         let lib = context.lib
+        let host = endpoint.host
         guard let ssl = lib.SSL_new(context.ctx) else { throw .tls("SSL_new: \(openSSLErrors(lib))", certificate: false) }
-        let session = TLSSession(lib: lib, ssl: ssl, fd: fd)
+        var session = TLSSession(lib: lib, ssl: ssl, fd: fd)
         guard let bio = lib.BIO_new(context.bioMethod) else {
             lib.SSL_free(ssl)
             throw .tls("BIO_new failed", certificate: false)
@@ -142,6 +198,22 @@ struct TLSSession {
             // SNI (SSL_set_tlsext_host_name), then the name the certificate must carry.
             _ = host.withCString { lib.SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: $0)) }
             _ = lib.SSL_set1_host(ssl, host)
+        }
+        if let store = context.sessionCache {
+            session.cache = (store, endpoint)
+            // Offer the session a previous process saved; the server may refuse it, and
+            // then the handshake is simply a full one.
+            if let bytes = store.load(for: endpoint) {
+                let saved = bytes.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+                    var p = buffer.baseAddress
+                    return lib.d2i_SSL_SESSION(nil, &p, buffer.count)
+                }
+                if let saved {
+                    _ = lib.SSL_set_session(ssl, saved)
+                    lib.SSL_SESSION_free(saved)
+                }
+                lib.ERR_clear_error()
+            }
         }
         do {
             _ = try session.retrying(deadline) { lib.SSL_connect(ssl) }
@@ -183,7 +255,25 @@ struct TLSSession {
         return lib.SSL_get_error(ssl, n) == SSL_ERROR_WANT_READ
     }
 
+    /// Frees the connection's TLS state, first saving its session for later processes
+    /// when this one was not resumed (a resumed one is already on disk). Under TLS 1.3 the
+    /// server's ticket arrives after the handshake, with the first answer: a connection
+    /// that served no request has nothing resumable, and nothing is written.
     func free() {
+        if let (store, endpoint) = cache, lib.SSL_session_reused(ssl) == 0, let current = lib.SSL_get1_session(ssl) {
+            if lib.SSL_SESSION_is_resumable(current) == 1 {
+                let length = lib.i2d_SSL_SESSION(current, nil)
+                if length > 0 && Int(length) <= TLSSessionCache.maxSize {
+                    var bytes = [UInt8](repeating: 0, count: Int(length))
+                    let written = bytes.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                        var p = buffer.baseAddress
+                        return lib.i2d_SSL_SESSION(current, &p)
+                    }
+                    if written == length { store.save(bytes, for: endpoint) }
+                }
+            }
+            lib.SSL_SESSION_free(current)
+        }
         lib.SSL_free(ssl)
     }
 

@@ -525,21 +525,67 @@ final class EtcdRelay: @unchecked Sendable {
             Self.copy(from: client, to: upstream)
             done.signal()
         }
-        Self.copy(from: upstream, to: client)
+        Self.copy(from: upstream, to: client) { [self] first in
+            // etcd speaks first only in TLS: its first record is the ServerHello.
+            guard let resumed = Self.serverHelloAcceptsPSK(first) else { return }
+            lock.withLock {
+                handshakes += 1
+                if resumed { resumptions += 1 }
+            }
+        }
         done.wait()
         closeUpstream(upstream)
     }
 
-    /// Copies until end of stream on `from`, then ends writing on `to`.
-    private static func copy(from: Int32, to: Int32) {
+    /// TLS handshakes relayed, and how many of them resumed a session (raw mode).
+    var tlsHandshakes: (full: Int, resumed: Int) { lock.withLock { (handshakes - resumptions, resumptions) } }
+    private var handshakes = 0
+    private var resumptions = 0
+
+    /// Copies until end of stream on `from`, then ends writing on `to`. `firstRecord` sees
+    /// the first TLS-record-sized prefix of the stream.
+    private static func copy(from: Int32, to: Int32, firstRecord: ((Data) -> Void)? = nil) {
         var chunk = [UInt8](repeating: 0, count: 65536)
+        var head = Data()
+        var inspect = firstRecord
         while true {
             let n = recv(from, &chunk, chunk.count, 0)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
+            if let f = inspect {
+                head.append(contentsOf: chunk[0..<n])
+                let bytes = [UInt8](head)
+                let length = bytes.count >= 5 ? 5 + (Int(bytes[3]) << 8 | Int(bytes[4])) : Int.max
+                if bytes.count >= length || bytes.count > 16384 {
+                    f(head)
+                    inspect = nil
+                }
+            }
             if !writeAll(to, Data(chunk[0..<n])) { break }
         }
         shutdown(to, Int32(SHUT_WR))
+    }
+
+    /// Whether a TLS ServerHello accepts the client's pre-shared key (extension 41, sent by
+    /// the server only when it resumes the session); nil when `record` is no ServerHello.
+    static func serverHelloAcceptsPSK(_ record: Data) -> Bool? {
+        let b = [UInt8](record)
+        // record: type 22 (handshake), version, length; handshake: type 2, 3-byte length.
+        guard b.count > 9, b[0] == 22, b[5] == 2 else { return nil }
+        var i = 9 + 2 + 32  // legacy_version, random
+        guard i < b.count else { return nil }
+        i += 1 + Int(b[i])  // session id
+        i += 2 + 1  // cipher suite, compression
+        guard i + 2 <= b.count else { return nil }
+        let end = min(b.count, i + 2 + (Int(b[i]) << 8 | Int(b[i + 1])))
+        i += 2
+        while i + 4 <= end {
+            let type = Int(b[i]) << 8 | Int(b[i + 1])
+            let length = Int(b[i + 2]) << 8 | Int(b[i + 3])
+            if type == 41 { return true }
+            i += 4 + length
+        }
+        return false
     }
 
     private func serveOneRequest(_ client: Int32) {
