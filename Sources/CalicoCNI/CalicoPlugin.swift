@@ -45,7 +45,7 @@ public struct CalicoPlugin: CNIPlugin {
         do { assigned = try context.ipamAdd() } catch { throw error.error }
         let addresses = assigned.ips.map(\.address.address)
         guard !addresses.isEmpty else {
-            context.ipamRollback()
+            context.ipamRollback(addresses)
             throw .invalidNetworkConfig("IPAM plugin \(settings.ipamType) returned no address")
         }
 
@@ -58,7 +58,7 @@ public struct CalicoPlugin: CNIPlugin {
         do {
             attached = try WorkloadDataplane().attach(workload)
         } catch {
-            context.ipamRollback()
+            context.ipamRollback(addresses)
             throw CNIError(code: Self.dataplaneCode, msg: "could not attach \(request.ifName) of container \(request.containerID)",
                            details: error.description)
         }
@@ -70,7 +70,7 @@ public struct CalicoPlugin: CNIPlugin {
         } catch {
             try? WorkloadDataplane().detach(hostVethName: workload.hostVethName, containerNamespacePath: request.netns,
                                             interfaceName: request.ifName)
-            context.ipamRollback()
+            context.ipamRollback(addresses)
             throw error
         }
         log.info("attached \(request.containerID)/\(request.ifName) as \(attached.hostVethName) with \(addresses.map(\.description).joined(separator: ", "))")
@@ -203,10 +203,25 @@ extension CalicoPlugin {
             return try delegate.add()
         }
 
-        /// Gives the address back after a failed ADD. Errors are logged: the ADD's own
-        /// error is what the runtime must see, and GC or the runtime's DEL cleans up.
-        func ipamRollback() {
-            do { try ipamDel() } catch {
+        /// Gives back the addresses this ADD took, after it failed. Errors are logged: the
+        /// ADD's own error is what the runtime must see, and GC or the runtime's DEL cleans up.
+        ///
+        /// In process, only `addresses` are released, not the whole handle: should a second
+        /// ADD for the same attachment have run concurrently, the handle may also hold the
+        /// address of the one that succeeded, and that address is live. A delegated IPAM
+        /// plugin only offers DEL.
+        func ipamRollback(_ addresses: [IPAddress]) {
+            do throws(CNIError) {
+                if settings.usesCalicoIPAM {
+                    let handle = session.handleID(request)
+                    do { _ = try session.ipam.release(addresses: addresses, handleID: handle) } catch {
+                        throw IPAMPlugin.cniError(error)
+                    }
+                    request.log.info("rollback: released \(addresses.map(\.description).joined(separator: ", ")) of \(handle)")
+                } else {
+                    try ipamDel()
+                }
+            } catch {
                 request.log.error("rollback: could not release the address of \(request.containerID): \(error.msg)")
             }
         }
