@@ -34,6 +34,23 @@ public final class TestNamespace: @unchecked Sendable {
         _ = try? TestNamespace.ip(["netns", "del", name])
     }
 
+    /// Deletes the namespace and waits (up to `timeout` seconds) until the kernel has
+    /// destroyed the peers its veths had in `other`: a namespace is torn down
+    /// asynchronously, so right after `ip netns del` those peers may still be listed.
+    public func delete(awaitingPeersIn other: TestNamespace, timeout: Double = 10) throws {
+        let links = try JSON(parsing: try ip(["-j", "link", "show"]))
+        let peers = Set((links.arrayValue ?? []).compactMap { $0["link_netnsid"] != nil ? $0["link_index"]?.intValue : nil })
+        delete()
+        guard !peers.isEmpty else { return }
+        let deadline = Deadline(secondsFromNow: timeout)
+        while true {
+            let remaining = (try JSON(parsing: try other.ip(["-j", "link", "show"]))).arrayValue ?? []
+            if !remaining.contains(where: { $0["ifindex"]?.intValue.map(peers.contains) ?? false }) { return }
+            if deadline.hasPassed { throw HarnessError("the veth peers of deleted namespace \(name) are still in \(other.name) after \(timeout) s") }
+            usleep(20_000)
+        }
+    }
+
     /// Runs `ip -n <name> <args>` and returns its stdout.
     @discardableResult
     public func ip(_ args: [String]) throws -> String {
