@@ -70,7 +70,9 @@ final class TLSContext: @unchecked Sendable {
             if deferred {
                 lib.SSL_CTX_set_cert_verify_callback(ctx, { store, arg in
                     let context = Unmanaged<TLSContext>.fromOpaque(arg!).takeUnretainedValue()
-                    guard context.loadCAIfNeeded() else { return 0 }
+                    // Should the CA not load, verification against the empty store fails
+                    // with the usual "unable to get local issuer certificate".
+                    context.loadCAIfNeeded()
                     return context.lib.X509_verify_cert(store)
                 }, me)
             } else {
@@ -117,6 +119,7 @@ final class TLSContext: @unchecked Sendable {
 
     /// Loads the CA file into the context's store once (deferred loading); false when it
     /// cannot be loaded, which fails verification.
+    @discardableResult
     private func loadCAIfNeeded() -> Bool {
         caLoaded.withLock { loaded in
             if loaded { return true }

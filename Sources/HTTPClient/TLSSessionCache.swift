@@ -59,9 +59,10 @@ struct TLSSessionCache: Sendable {
         return directory + "/.calico-tls-session-" + hex(h.value)
     }
 
-    /// Whether a session file exists for `endpoint` (what makes deferred loading worthwhile).
+    /// Whether a usable session is saved for `endpoint` (what makes deferred loading
+    /// worthwhile): one made with these very files.
     func hasSession(for endpoint: HTTPEndpoint) -> Bool {
-        access(path(for: endpoint), F_OK) == 0
+        load(for: endpoint) != nil
     }
 
     /// The saved session bytes (DER) for `endpoint`, or nil when there is none or the file
