@@ -48,9 +48,13 @@ public struct ConformanceOptions: Sendable {
 
 /// The outcome of one case.
 public struct ConformanceCaseResult: Sendable {
+    /// How a case ended; the raw value starts its line.
     public enum Status: String, Sendable {
+        /// Everything the case checks held.
         case passed = "ok"
+        /// Something differed (listed in `problems`), or the harness itself failed.
         case failed = "FAIL"
+        /// The case cannot apply to this plugin or version (the reason is in `detail`).
         case skipped = "skip"
     }
 

@@ -17,14 +17,17 @@ enum LibcniRuntime {
         var description: String
     }
 
-    /// The built binary, or the build's error.
+    /// The built binary, or the build's error. It goes next to the package's products (one
+    /// per build directory, replaced by each test run); Go's build cache goes to a temp dir
+    /// that is removed afterwards.
     static let binary: Result<String, BuildError> = {
-        let dir = TestEnvironment.temporaryDirectory("libcni-runtime")
-        let out = dir.appendingPathComponent("libcni-runtime").path
+        let out = TestEnvironment.productsDirectory.appendingPathComponent("libcni-runtime").path
+        let cache = TestEnvironment.temporaryDirectory("libcni-runtime-gocache")
+        defer { try? FileManager.default.removeItem(at: cache) }
         // GOPATH mode (no modules, no network): the import path resolves under
-        // /usr/share/gocode/src; caches go to the temp dir, not $HOME.
-        let env = ["PATH": "/usr/bin:/bin", "HOME": dir.path, "GO111MODULE": "off", "GOPATH": gopath, "GOFLAGS": "",
-                   "GOCACHE": dir.appendingPathComponent("gocache").path, "CGO_ENABLED": "0", "GOPROXY": "off"]
+        // /usr/share/gocode/src; nothing is written to $HOME.
+        let env = ["PATH": "/usr/bin:/bin", "HOME": cache.path, "GO111MODULE": "off", "GOPATH": gopath, "GOFLAGS": "",
+                   "GOCACHE": cache.appendingPathComponent("gocache").path, "CGO_ENABLED": "0", "GOPROXY": "off"]
         let argv = ["/bin/sh", "-c", "cd \"$1\" && exec \(go) build -o \"$2\" .", "sh", source, out]
         do {
             let r = try Command.run(argv, environment: env, timeout: 300)
