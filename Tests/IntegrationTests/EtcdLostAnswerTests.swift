@@ -66,6 +66,136 @@ struct EtcdLostAnswerTests {
         #expect(try agent.workloadLinks().isEmpty)
     }
 
+    /// On an empty cluster, etcd applies every IPAM write of the first ADD and every answer
+    /// is lost: the cluster set-up (Node, ClusterInformation, IPAM config, default pool), the
+    /// pending affinity, the block, the confirmed affinity and the allocation. Each is
+    /// settled by re-reading, none is written twice, and the ADD succeeds with exactly the
+    /// records a normal ADD leaves. Then every answer of DEL's release is lost too.
+    @Test func everyIPAMWriteAnswerLost() throws {
+        let store = try EtcdTestStore(.etcdPlain)
+        let agent = try EtcdAgent(node: "agent-a", store: store, inspecting: true)
+        let proxy = try #require(agent.relay)
+        let container = try EtcdWorkload()
+        let handle = "calico." + container.id
+        let plugin = ["/profiles/", "/workloadendpoints/"]  // the plugin's own records (CalicoAPI)
+        let isIPAMWrite: @Sendable (EtcdRelay.Request) -> Bool = { r in
+            r.path.hasSuffix("/kv/txn") && !(r.putKeys + r.deleteKeys).isEmpty
+                && !(r.putKeys + r.deleteKeys).contains { k in plugin.contains { k.contains($0) } }
+        }
+        proxy.rule { r in isIPAMWrite(r) ? .loseAnswer : .forward }
+
+        let add = try agent.invoke("ADD", container)
+        #expect(add.status == 0, "\(add.stdoutText) \(add.stderrText)")
+        let address = try EtcdAgent.address(of: add, container)
+        let records = try store.records()
+        let blockKey = try #require(records.keys.first { $0.hasPrefix(EtcdE2E.blockPrefix) })
+        let affinityKey = EtcdE2E.affinityPrefix(agent.node) + blockKey.dropFirst(EtcdE2E.blockPrefix.count)
+        // Every write was sent exactly once, in calico-node's and libcalico-go's order:
+        // nothing was retried blindly after its answer was lost.
+        let writes = proxy.requests.filter(isIPAMWrite)
+        #expect(proxy.specialAnswers == writes.count)
+        #expect(writes.map(\.putKeys) == [
+            ["/calico/resources/v3/projectcalico.org/nodes/\(agent.node)"],
+            ["/calico/resources/v3/projectcalico.org/clusterinformations/default"],
+            ["/calico/ipam/v2/config"],
+            ["/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool"],
+            [affinityKey],  // pending
+            [blockKey],  // the block, created
+            [affinityKey],  // confirmed
+            [blockKey, EtcdE2E.handlePrefix + handle],  // the allocation
+        ])
+        let allocations = try EtcdTestStore.allocations(in: records.filter { $0.key.hasPrefix(EtcdE2E.blockPrefix) })
+        #expect(allocations.map(\.address) == [address])
+        #expect(allocations.map(\.handle) == [handle])
+        #expect(records[affinityKey] == ["state": "confirmed", "deleted": false])
+        #expect(records.keys.filter { $0.hasPrefix(EtcdE2E.blockPrefix) }.count == 1)
+        #expect(records.keys.filter { $0.hasPrefix("/calico/resources/v3/projectcalico.org/ippools/") }.count == 1)
+
+        let del = try agent.invoke("DEL", container)
+        #expect(del.status == 0 && del.stdout.isEmpty, "\(del.stdoutText) \(del.stderrText)")
+        #expect(proxy.requests.filter(isIPAMWrite).count > writes.count, "the release's answer was lost as well")
+        #expect(try Self.leftovers(store).isEmpty)
+    }
+
+    /// Lost answers under contention: two agents start 10 ADDs each at once on a pool of
+    /// eight /29 blocks while every third IPAM write's answer is lost (applied or refused by
+    /// its compare, the plugin cannot tell). Every ADD succeeds, addresses are distinct, the
+    /// blocks hold exactly the addresses handed out (nothing leaked, nothing doubled), no
+    /// block serves both nodes; the DELs, losing answers too, leave nothing.
+    @Test func lostAnswersUnderContention() throws {
+        let store = try EtcdTestStore(.etcdPlain)
+        try store.calicoctlCreate(EtcdConcurrencyTests.pool)
+        let agents = try ["agent-a", "agent-b"].map { try EtcdAgent(node: $0, store: store, inspecting: true) }
+        final class Counter: @unchecked Sendable {
+            private let lock = NSLock()
+            private var n = 0
+            func next() -> Int { lock.withLock { n += 1; return n } }
+        }
+        let counter = Counter()
+        for agent in agents {
+            agent.relay?.rule { r in
+                let ipam = r.path.hasSuffix("/kv/txn") && (r.putKeys + r.deleteKeys).contains { $0.hasPrefix("/calico/ipam/") }
+                return ipam && counter.next() % 3 == 0 ? .loseAnswer : .forward
+            }
+        }
+        var calls: [(agent: EtcdAgent, command: String, container: EtcdWorkload)] = []
+        for i in 0..<20 { calls.append((agents[i % 2], "ADD", try EtcdWorkload())) }
+
+        let results = try EtcdAgent.invokeAtOnce(calls)
+        var addresses: [String: String] = [:]
+        for (call, r) in zip(calls, results) {
+            #expect(r.status == 0, "\(call.agent.node) \(call.container.id): \(r.stdoutText) \(r.stderrText)")
+            if let ip = try? EtcdAgent.address(of: r, call.container) { addresses["calico." + call.container.id] = ip }
+        }
+        let lost = agents.map { $0.relay?.specialAnswers ?? 0 }.reduce(0, +)
+        #expect(lost >= 5, "answers lost: \(lost)")
+        #expect(Set(addresses.values).count == 20)
+        let records = try store.records()
+        let blocks = records.filter { $0.key.hasPrefix(EtcdE2E.blockPrefix) }
+        let allocations = try EtcdTestStore.allocations(in: blocks)
+        #expect(Dictionary(allocations.map { ($0.handle, [$0.address]) }, uniquingKeysWith: +) == addresses.mapValues { [$0] })
+        for (key, block) in blocks {
+            let served = Set(allocations.filter { $0.block == block["cidr"]?.stringValue }.map(\.node))
+            #expect(served.count <= 1, "\(key) serves \(served.sorted())")
+            if let node = served.first { #expect(block["affinity"]?.stringValue == "host:\(node)", "\(key)") }
+        }
+        #expect(records.keys.filter { $0.hasPrefix(EtcdE2E.handlePrefix) }.count == 20)
+
+        let dels = try EtcdAgent.invokeAtOnce(calls.map { ($0.agent, "DEL", $0.container) })
+        for (call, r) in zip(calls, dels) {
+            #expect(r.status == 0 && r.stdout.isEmpty, "DEL \(call.container.id): \(r.stdoutText) \(r.stderrText)")
+        }
+        #expect(try Self.leftovers(store).isEmpty)
+        print("EtcdLostAnswerTests: \(agents.map { $0.relay?.specialAnswers ?? 0 }.reduce(0, +)) IPAM write answers lost in 20 ADDs and 20 DELs")
+    }
+
+    /// The answer to the WorkloadEndpoint's create is lost (etcd applied it): ADD cannot
+    /// know, answers code 11 and rolls back (veth removed, address released); the record
+    /// it may have left is removed by the runtime's DEL, after which nothing is left.
+    @Test func lostAnswerToTheEndpointWrite() throws {
+        let store = try EtcdTestStore(.etcdPlain)
+        let agent = try EtcdAgent(node: "agent-a", store: store, inspecting: true)
+        let proxy = try #require(agent.relay)
+        let container = try EtcdWorkload()
+        let endpointKey = EtcdE2E.endpointPrefix + "default/" + EtcdE2E.endpointName(node: agent.node, containerID: container.id)
+
+        let once = Once()
+        proxy.rule { r in r.path.hasSuffix("/kv/txn") && r.putKeys.contains(endpointKey) && once.take() ? .loseAnswer : .forward }
+        let add = try agent.invoke("ADD", container)
+        #expect(proxy.specialAnswers == 1, "the endpoint write's answer was lost")
+        #expect(add.etcdE2EErrorCode == 11, "\(add.stdoutText) \(add.stderrText)")
+        #expect(try container.linkNames() == ["lo"])
+        #expect(try agent.workloadLinks().isEmpty)
+        let records = try store.records()
+        #expect(records.keys.filter { $0.hasPrefix(EtcdE2E.handlePrefix) }.isEmpty, "the rollback released the address")
+        #expect(try EtcdTestStore.allocations(in: records.filter { $0.key.hasPrefix(EtcdE2E.blockPrefix) }).isEmpty)
+        #expect(records[endpointKey] != nil, "etcd applied the write whose answer was lost")
+
+        let del = try agent.invoke("DEL", container)
+        #expect(del.status == 0 && del.stdout.isEmpty, "\(del.stdoutText) \(del.stderrText)")
+        #expect(try Self.leftovers(store).isEmpty)
+    }
+
     /// etcd freezes right after the allocation request was delivered: the write may or may
     /// not be applied, the re-read gets no answer either, ADD fails with code 11 and leaves
     /// no interface. When etcd thaws the write is applied (or not); the runtime's DEL then
