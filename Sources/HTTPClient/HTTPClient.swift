@@ -11,7 +11,8 @@ import POSIX
 /// - Idle connections are kept (up to `maxIdleConnections`) and reused by later requests
 ///   of the process; a connection the server closed while idle is detected before reuse.
 /// - Every call is bounded by its `deadline`: connecting, TLS, writing and reading.
-/// - `https` endpoints use OpenSSL with the given CA and client certificate.
+/// - `https` endpoints use OpenSSL with the given CA and client certificate; with a client
+///   certificate, sessions are saved beside its key so later processes resume them.
 ///
 /// Errors say whether the request may have reached the server
 /// (`HTTPError.requestMayHaveBeenProcessed`): requests marked idempotent are retried on a

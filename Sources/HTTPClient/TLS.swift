@@ -11,7 +11,8 @@ public struct TLSFiles: Sendable, Hashable {
     public var caCertFile: String?
     /// PEM client certificate (chain) presented to the server, with `keyFile`.
     public var certFile: String?
-    /// PEM private key of `certFile`.
+    /// PEM private key of `certFile`. Its directory also holds the TLS sessions saved for
+    /// later processes (`.calico-tls-session-*`, 0600; see `TLSSessionCache`).
     public var keyFile: String?
 
     public init(caCertFile: String? = nil, certFile: String? = nil, keyFile: String? = nil) {
