@@ -5,10 +5,6 @@ import Datastores
 import IPAddress
 import JSON
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `calico`: attaches a container to a Calico network.
 ///
 /// ADD takes an address (calico-ipam in process, or any IPAM plugin by exec), builds the
@@ -16,10 +12,10 @@ import Glibc
 /// records the WorkloadEndpoint with the task's labels. Any failure undoes what came
 /// before it, except an IPAM refusal of a duplicate ADD, whose address is live.
 ///
-/// DEL removes the kernel state (it needs no datastore) while it releases the address and
-/// deletes the endpoint; whatever is already gone counts as done, and with the datastore
-/// unreachable it still cleans the host and answers code 11 so the runtime retries. CHECK
-/// compares kernel, endpoint and reservation with `prevResult`.
+/// DEL removes the kernel state first (it needs no datastore), then releases the address
+/// and deletes the endpoint; whatever is already gone counts as done, and with the
+/// datastore unreachable it still cleans the host and answers code 11 so the runtime
+/// retries. CHECK compares kernel, endpoint and reservation with `prevResult`.
 public struct CalicoPlugin: CNIPlugin {
     public init() {}
 
@@ -98,33 +94,21 @@ public struct CalicoPlugin: CNIPlugin {
         let settings = try CalicoSettings(conf: request.conf)
         let vethName = WorkloadDataplane.hostVethName(containerID: request.containerID, interfaceName: request.ifName)
 
-        // The address and the record, on a thread of their own, while this thread removes the
-        // veth: deleting one waits 10-20 ms in the kernel (rcu_barrier in netdev_run_todo)
-        // without using a CPU, and the datastore work fits in that wait instead of following
-        // it. The kernel side needs no datastore, so a down datastore never leaves a veth
-        // behind; DEL answers once both are done. (Both threads only read `request`, and only
-        // the job logs.)
-        let job = UncheckedSendable((request, settings))
-        let records = BackgroundJob.start { () throws(CNIError) in
-            let (request, settings) = job.value
-            let context = try Context(request: request, settings: settings)
-            defer { context.close() }
-            try context.ipamDel()
-            try context.deleteEndpoint()
-        }
-
-        var removal: DataplaneError?
+        // 1. The kernel: needs no datastore, so a down datastore never leaves a veth behind.
+        // (Doing the datastore work on a second thread during the kernel's 10-20 ms wait in
+        // rcu_barrier was tried: no measurable gain over 200 paired rounds, so it stays simple.)
         do {
             try WorkloadDataplane().detach(hostVethName: vethName, containerNamespacePath: request.netns,
                                            interfaceName: request.ifName)
         } catch {
-            removal = error
+            throw CNIError(code: Self.dataplaneCode, msg: "could not remove \(vethName)", details: error.description)
         }
-        let recorded = records.wait()
-        if let removal {
-            throw CNIError(code: Self.dataplaneCode, msg: "could not remove \(vethName)", details: removal.description)
-        }
-        if case .failure(let error) = recorded { throw error }
+
+        // 2. The address and the record.
+        let context = try Context(request: request, settings: settings)
+        defer { context.close() }
+        try context.ipamDel()
+        try context.deleteEndpoint()
     }
 
     // MARK: CHECK
@@ -348,75 +332,4 @@ extension CalicoPlugin {
             return CNIError(code: CalicoPlugin.endpointCode, msg: "could not \(what)", details: error.description)
         }
     }
-}
-
-// MARK: - A job on its own thread
-
-/// Runs one synchronous, blocking job on a thread of its own (`pthread_create`) while the
-/// caller does other work, then hands back its result (`wait`, `pthread_join`, which orders
-/// the thread's writes before the caller's reads). When no thread can be created the job
-/// runs in the caller, in `wait`.
-final class BackgroundJob<Success: Sendable, Failure: Error>: ThreadBody, @unchecked Sendable {
-    private let body: @Sendable () throws(Failure) -> Success
-    private var result: Result<Success, Failure>?
-
-    private init(_ body: @escaping @Sendable () throws(Failure) -> Success) {
-        self.body = body
-    }
-
-    /// Starts `body` on a new thread.
-    static func start(_ body: @escaping @Sendable () throws(Failure) -> Success) -> BackgroundJob {
-        let job = BackgroundJob(body)
-        job.launch()
-        return job
-    }
-
-    override func run() {
-        do throws(Failure) { result = .success(try body()) } catch { result = .failure(error) }
-    }
-
-    /// Waits for the job (running it here if it has no thread) and returns its outcome.
-    func wait() -> Result<Success, Failure> {
-        join()
-        if result == nil { run() }
-        return result!
-    }
-}
-
-/// The thread handling of `BackgroundJob`, kept out of the generic class: the C function
-/// the thread starts in cannot capture generic parameters, and calling `run()` through this
-/// base class needs no protocol conformance lookup at run time.
-class ThreadBody {
-    private var thread: pthread_t?
-
-    func run() {}
-
-    /// Starts `run()` on a new thread; without one (pthread_create failed) nothing happens.
-    final func launch() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, context)
-        if created == 0 {
-            self.thread = thread
-        } else {
-            Unmanaged<ThreadBody>.fromOpaque(context).release()
-        }
-    }
-
-    /// Waits for the thread `launch()` started, if any.
-    final func join() {
-        guard let thread else { return }
-        pthread_join(thread, nil)
-        self.thread = nil
-    }
-}
-
-/// Hands a value that is not `Sendable` to one other thread, for code that guarantees the
-/// sender leaves it alone until the receiver is done.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
