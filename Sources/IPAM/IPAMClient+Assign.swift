@@ -103,7 +103,7 @@ struct AssignSession {
     init(client: IPAMClient, request: AssignRequest) {
         self.client = client
         self.request = request
-        attempts = IPAMClient.Attempts(limit: client.options.maxAttempts, what: "assigning an address to \(request.handleID)")
+        attempts = IPAMClient.Attempts(client, what: "assigning an address to \(request.handleID)")
     }
 
     // MARK: Cached reads
@@ -136,13 +136,17 @@ struct AssignSession {
     }
 
     /// Before a host's first block: make sure its Node (and the rest calico-node would
-    /// create) exists.
+    /// create) exists. The IPAM config is checked as well: it is written after the Node, so
+    /// a setup cut short by a datastore failure is finished here by a later call.
     mutating func ensureNode() throws(IPAMError) {
         guard !nodeChecked else { return }
         nodeChecked = true
-        let key = ResourceKind.node.key(name: request.node)
-        if try client.call({ () throws(DatastoreError) in try client.store.get(key) }) == nil {
-            try client.initializeDatastore(node: request.node)
+        let store = client.store
+        for key in [ResourceKind.node.key(name: request.node), CalicoKeys.ipamConfig] {
+            if try client.call({ () throws(DatastoreError) in try store.get(key) }) == nil {
+                try client.initializeDatastore(node: request.node)
+                return
+            }
         }
     }
 
@@ -330,17 +334,50 @@ struct AssignSession {
 }
 
 extension IPAMClient {
-    /// Commits `txn`. Returns the new revision when it took effect (0 when it took effect
-    /// but the answer was lost, as `applied` found by re-reading), nil when a comparison failed.
+    /// Commits `txn`. Returns the new revision when it took effect, nil when a comparison
+    /// failed (another writer won: worth re-reading and retrying).
+    ///
+    /// A transient failure (`.timeout`, `.unavailable`) is not in itself a lost race: the
+    /// write may or may not have happened (etcd: a timeout after sending may have been
+    /// applied, or refused by its comparisons). `applied` re-reads to find out; when it did
+    /// happen, 0 is returned (the revision is unknown). When it did not, the comparisons are
+    /// checked against the store as it is now: one that no longer holds means another writer
+    /// got in first, a lost race like any other (nil). When they all still hold, nobody
+    /// else wrote and ours did not happen: the store is not answering, so its error is
+    /// thrown and the caller answers "try again later" at once. A failing re-read also
+    /// throws the original error.
     func commit(_ txn: Transaction, applied: () throws(IPAMError) -> Bool) throws(IPAMError) -> Int64? {
         do {
             let r = try store.transact(txn)
             return r.succeeded ? r.revision : nil
         } catch where error.isTransient {
-            return try applied() ? 0 : nil
+            let original = error
+            do throws(IPAMError) {
+                if try applied() { return 0 }
+                if try comparisonsHold(txn.comparisons) { throw IPAMError.datastore(original) }
+                return nil
+            } catch where error.isTransient {
+                throw .datastore(original)
+            }
         } catch {
             throw .datastore(error)
         }
+    }
+
+    /// Whether every comparison of a transaction holds in the store now.
+    func comparisonsHold(_ comparisons: [Comparison]) throws(IPAMError) -> Bool {
+        let store = self.store
+        for c in comparisons {
+            switch c {
+            case .createRevision(let key, let revision):
+                if try call({ () throws(DatastoreError) in try store.get(key) })?.createRevision ?? 0 != revision { return false }
+            case .modRevision(let key, let revision):
+                if try call({ () throws(DatastoreError) in try store.get(key) })?.modRevision ?? 0 != revision { return false }
+            case .value(let key, let value):
+                if try call({ () throws(DatastoreError) in try store.get(key) })?.value != value { return false }
+            }
+        }
+        return true
     }
 
     /// The first block CIDR of `pools` that is not among `existing`, scanning each pool from

@@ -11,7 +11,7 @@ extension IPAMClient {
     /// Returns the addresses released.
     @discardableResult
     public func release(handleID: String) throws(IPAMError) -> [IPAddress] {
-        var attempts = Attempts(limit: options.maxAttempts, what: "releasing \(handleID)")
+        var attempts = Attempts(self, what: "releasing \(handleID)")
         var released: [IPAddress] = []
         let handleKey = CalicoKeys.handle(handleID)
         while true {
@@ -67,8 +67,9 @@ extension IPAMClient {
     @discardableResult
     public func release(addresses: [IPAddress], handleID: String? = nil) throws(IPAMError) -> [IPAddress] {
         var unallocated: [IPAddress] = []
+        let deadline = operationDeadline()
         for ip in addresses {
-            var attempts = Attempts(limit: options.maxAttempts, what: "releasing \(ip)")
+            var attempts = Attempts(limit: options.maxAttempts, deadline: deadline, what: "releasing \(ip)")
             while true {
                 guard let block = try findBlock(containing: ip), let ordinal = block.value.ordinal(of: ip),
                       let attribute = block.value.attribute(ordinal: ordinal),

@@ -34,11 +34,11 @@ extension IPAMClient {
 
     /// Creates `key` unless it exists. A lost answer is settled by checking that the key
     /// exists now (whoever wrote it, the outcome is the same); a write that did not happen
-    /// is retried.
+    /// returns the datastore's error.
     func createIfAbsent(_ key: String, _ value: String) throws(IPAMError) {
         let txn = Transaction(if: [.createRevision(key: key, equals: 0)], then: [.put(key: key, value: value)])
         let store = self.store
-        var attempts = Attempts(limit: options.maxAttempts, what: "creating \(key)")
+        var attempts = Attempts(self, what: "creating \(key)")
         while true {
             let exists = { () throws(IPAMError) -> Bool in try call({ () throws(DatastoreError) in try store.get(key) }) != nil }
             if try commit(txn, applied: exists) != nil { return }
@@ -48,11 +48,11 @@ extension IPAMClient {
     }
 
     /// Writes `value` at `key` unconditionally. A lost answer is settled by reading it back;
-    /// a write that did not happen is retried.
+    /// a write that did not happen returns the datastore's error.
     func putChecked(_ key: String, _ value: String) throws(IPAMError) {
         let txn = Transaction(if: [], then: [.put(key: key, value: value)])
         let store = self.store
-        var attempts = Attempts(limit: options.maxAttempts, what: "writing \(key)")
+        var attempts = Attempts(self, what: "writing \(key)")
         while true {
             let outcome = try commit(txn) { () throws(IPAMError) in
                 try call({ () throws(DatastoreError) in try store.get(key) })?.value == value

@@ -2,6 +2,7 @@ import CalicoAPI
 import Datastore
 import IPAddress
 import JSON
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,10 +16,12 @@ import Glibc
 /// - the config `/calico/ipam/v2/config`.
 ///
 /// Every write is a compare-and-swap on the revisions just read; a lost race re-reads and
-/// retries (bounded, with jitter). An allocation updates the block and its handle in one
-/// transaction, which is what upstream's "handle before block, undo on failure" order
-/// approximates without multi-key transactions: the handle never misses an address the
-/// block holds. A write whose answer was lost is settled by re-reading.
+/// retries (bounded in count and in time, with jitter). An allocation updates the block and
+/// its handle in one transaction, which is what upstream's "handle before block, undo on
+/// failure" order approximates without multi-key transactions: the handle never misses an
+/// address the block holds. A write that timed out or found the store unavailable is settled
+/// by re-reading: when it did not happen, the datastore's error is returned (the caller
+/// answers "try again later") instead of being retried as if another writer had won.
 public struct IPAMClient: Sendable {
     public let store: any Datastore
     public var options: Options
@@ -27,6 +30,11 @@ public struct IPAMClient: Sendable {
     public struct Options: Sendable, Hashable {
         /// How many lost compare-and-swap races one operation survives.
         public var maxAttempts: Int
+        /// Seconds after which one operation stops retrying lost races (`tooManyRetries`),
+        /// however many attempts are left: Mesos waits for a plugin without a limit, so no
+        /// sequence of conflicts may keep it busy longer. A few times the datastore's
+        /// per-call timeout.
+        public var timeLimit: Double
         /// Upper bound of the random pause after a lost race, in microseconds (it grows with
         /// the attempt number up to this).
         public var maxBackoffMicroseconds: UInt32
@@ -37,10 +45,11 @@ public struct IPAMClient: Sendable {
         /// Written to `ClusterInformation.spec.clusterType` on first use.
         public var clusterType: String
 
-        public init(maxAttempts: Int = 100, maxBackoffMicroseconds: UInt32 = 20_000,
-                    defaultPool: IPPool = IPAMClient.defaultIPv4Pool, calicoVersion: String = IPAMClient.calicoVersion,
+        public init(maxAttempts: Int = 100, timeLimit: Double = 3 * DatastoreSettings.defaultTimeout,
+                    maxBackoffMicroseconds: UInt32 = 20_000, defaultPool: IPPool = IPAMClient.defaultIPv4Pool, calicoVersion: String = IPAMClient.calicoVersion,
                     clusterType: String = "mesos") {
             self.maxAttempts = maxAttempts
+            self.timeLimit = timeLimit
             self.maxBackoffMicroseconds = maxBackoffMicroseconds
             self.defaultPool = defaultPool
             self.calicoVersion = calicoVersion
@@ -127,23 +136,39 @@ public struct IPAMClient: Sendable {
         do { try body() } catch where error.isTransient { return } catch { throw .datastore(error) }
     }
 
-    /// A random pause after a lost race, so that a burst of processes spreads out.
-    func backoff(attempt: Int) {
-        let cap = min(options.maxBackoffMicroseconds, UInt32(500) << UInt32(min(attempt, 6)))
+    /// A random pause after a lost race, so that a burst of processes spreads out; never
+    /// past `deadline`.
+    func backoff(attempt: Int, deadline: Deadline) {
+        let cap = min(options.maxBackoffMicroseconds, UInt32(500) << UInt32(min(attempt, 6)),
+                      UInt32(min(deadline.remaining * 1e6, Double(UInt32.max))))
         guard cap > 0 else { return }
         usleep(UInt32.random(in: 0...cap))
     }
 
-    /// Counts lost races against `options.maxAttempts`.
+    /// The end of an operation started now (`options.timeLimit`).
+    func operationDeadline() -> Deadline { Deadline(secondsFromNow: options.timeLimit) }
+
+    /// Counts lost races against `options.maxAttempts` and the operation's deadline.
     struct Attempts {
         var used = 0
         let limit: Int
+        let deadline: Deadline
         let what: String
+
+        init(limit: Int, deadline: Deadline, what: String) {
+            self.limit = limit
+            self.deadline = deadline
+            self.what = what
+        }
+
+        init(_ client: IPAMClient, what: String) {
+            self.init(limit: client.options.maxAttempts, deadline: client.operationDeadline(), what: what)
+        }
 
         mutating func next(_ client: IPAMClient) throws(IPAMError) {
             used += 1
-            if used >= limit { throw .tooManyRetries(what) }
-            client.backoff(attempt: used)
+            if used >= limit || deadline.hasPassed { throw .tooManyRetries(what) }
+            client.backoff(attempt: used, deadline: deadline)
         }
     }
 }

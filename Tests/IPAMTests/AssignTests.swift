@@ -216,19 +216,29 @@ import Testing
     }
 
     @Test func lostAnswersDoNotLeakOrDuplicate() throws {
-        for applied in [true, false] {
-            let inner = InMemoryDatastore()
-            let setup = IPAMClient(store: inner)
-            _ = try setup.assign("warm.up")  // pools, node, block exist
-            // Lose the answer of the next (block + handle) transaction.
-            let flaky = FlakyStore(inner: inner, failures: 1, applyBeforeFailing: applied)
-            let ipam = IPAMClient(store: flaky)
-            let a = try #require(try ipam.assign("n.lost").ipv4.first)
-            #expect(flaky.failed == 1)
-            #expect(try setup.addresses(handleID: "n.lost") == [a.address])
-            #expect(try setup.blocks().map(\.usedCount) == [2])
-            #expect(try inner.get("/calico/ipam/v2/handle/n.lost")?.value.contains(":1}") == true)
+        let inner = InMemoryDatastore()
+        let setup = IPAMClient(store: inner)
+        _ = try setup.assign("warm.up")  // pools, node, block exist
+        // Lose the answer of the next (block + handle) transaction.
+        let flaky = FlakyStore(inner: inner, failures: 1, applyBeforeFailing: true)
+        let ipam = IPAMClient(store: flaky)
+        let a = try #require(try ipam.assign("n.lost").ipv4.first)
+        #expect(flaky.failed == 1)
+        #expect(try setup.addresses(handleID: "n.lost") == [a.address])
+        #expect(try setup.blocks().map(\.usedCount) == [2])
+        #expect(try inner.get("/calico/ipam/v2/handle/n.lost")?.value.contains(":1}") == true)
+
+        // The same timeout without the write: "try again later", nothing taken; the retry works.
+        let flaky2 = FlakyStore(inner: inner, failures: 1, applyBeforeFailing: false)
+        #expect(throws: IPAMError.datastore(.timeout("injected: answer lost"))) {
+            try IPAMClient(store: flaky2).assign("n.notapplied")
         }
+        #expect(flaky2.failed == 1)
+        #expect(try setup.addresses(handleID: "n.notapplied").isEmpty)
+        #expect(try inner.get("/calico/ipam/v2/handle/n.notapplied") == nil)
+        #expect(try setup.blocks().map(\.usedCount) == [2])
+        let b = try #require(try IPAMClient(store: flaky2).assign("n.notapplied").ipv4.first)
+        #expect(try setup.addresses(handleID: "n.notapplied") == [b.address])
     }
 
     @Test func aLostClaimIsSettledByRereading() throws {
@@ -245,13 +255,21 @@ import Testing
         #expect(try check.addresses(handleID: "n.claim") == [a.address])
         #expect(try inner.list(prefix: "/calico/ipam/v2/host/").kvs.map(\.value) == [#"{"deleted":false,"state":"confirmed"}"#])
 
-        // The same, with the writes not applied: the claim is retried.
+        // The same, with the writes not applied: each attempt fails at once with the
+        // datastore's error and leaves what it wrote before; the next attempt carries on.
         let inner2 = InMemoryDatastore()
         try ResourceClient(store: inner2).create(IPPool(name: "p", cidr: "10.82.0.0/16"))
         let flaky2 = FlakyStore(inner: inner2, failures: 4, applyBeforeFailing: false, keyFilter: "/calico/ipam/v2/")
-        let b = try #require(try IPAMClient(store: flaky2).assign("n.claim").ipv4.first)
+        var b: Assignment?
+        for attempt in 1...5 where b == nil {
+            do { b = try IPAMClient(store: flaky2).assign("n.claim").ipv4.first } catch {
+                #expect(error as? IPAMError == .datastore(.timeout("injected: answer lost")))
+                #expect(flaky2.failed == attempt, "one write tried per attempt")
+            }
+        }
+        let got = try #require(b)
         #expect(flaky2.failed == 4)
-        #expect(try IPAMClient(store: inner2).addresses(handleID: "n.claim") == [b.address])
+        #expect(try IPAMClient(store: inner2).addresses(handleID: "n.claim") == [got.address])
         #expect(try IPAMClient(store: inner2).blocks().map(\.usedCount) == [1])
         #expect(try inner2.get("/calico/ipam/v2/config") != nil)
         #expect(try inner2.list(prefix: "/calico/ipam/v2/host/").kvs.map(\.value) == [#"{"deleted":false,"state":"confirmed"}"#])

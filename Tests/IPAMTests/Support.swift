@@ -67,9 +67,9 @@ final class TestStore: @unchecked Sendable {
     }
 }
 
-/// A store that fails on purpose: the next `failures` transactions throw `.timeout`, either
-/// after applying the write (`applyBeforeFailing`, an answer lost on the way back) or
-/// without applying it.
+/// A store that fails on purpose: the next `failures` transactions throw `error` (by default
+/// `.timeout`), either after applying the write (`applyBeforeFailing`, an answer lost on the
+/// way back) or without applying it.
 final class FlakyStore: Datastore, @unchecked Sendable {
     let inner: InMemoryDatastore
     private let lock = NSLock()
@@ -77,13 +77,16 @@ final class FlakyStore: Datastore, @unchecked Sendable {
     private let applyBeforeFailing: Bool
     /// Only transactions writing a key that contains this text fail.
     private let keyFilter: String
+    private let error: DatastoreError
     private(set) var failed = 0
 
-    init(inner: InMemoryDatastore, failures: Int, applyBeforeFailing: Bool, keyFilter: String = "") {
+    init(inner: InMemoryDatastore, failures: Int, applyBeforeFailing: Bool, keyFilter: String = "",
+         error: DatastoreError = .timeout("injected: answer lost")) {
         self.inner = inner
         self.failures = failures
         self.applyBeforeFailing = applyBeforeFailing
         self.keyFilter = keyFilter
+        self.error = error
     }
 
     func get(_ key: String) throws(DatastoreError) -> KeyValue? { try inner.get(key) }
@@ -105,7 +108,7 @@ final class FlakyStore: Datastore, @unchecked Sendable {
         lock.unlock()
         if fail {
             if applyBeforeFailing { _ = try inner.transact(txn) }
-            throw .timeout("injected: answer lost")
+            throw error
         }
         return try inner.transact(txn)
     }

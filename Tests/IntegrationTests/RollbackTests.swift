@@ -130,9 +130,7 @@ struct RollbackTests {
         let took = Date().timeIntervalSince(start)
         #expect(add.status != 0)
         #expect(add.cniError?.code == 11, "\(add.stdoutText) \(add.stderrText)")
-        withKnownIssue("IPAM retries a timed-out write as a lost race, up to 100 times (IPAMClient.commit)") {
-            #expect(took < 2, "ADD gave up after \(took) s with datastore_timeout 0.1")
-        }
+        #expect(took < 2, "ADD gave up after \(took) s with datastore_timeout 0.1")
         #expect(try container.linkNames() == ["lo"])
         #expect(try agent.workloadLinks().count == 1)
 
@@ -141,9 +139,7 @@ struct RollbackTests {
         let del = try agent.del(live, network: network)
         let delTook = Date().timeIntervalSince(delStart)
         #expect(del.status != 0 && del.cniError?.code == 11, "\(del.stdoutText)")
-        withKnownIssue("IPAM retries a timed-out write as a lost race, up to 100 times (IPAMClient.commit)") {
-            #expect(delTook < 2, "DEL gave up after \(delTook) s with datastore_timeout 0.1")
-        }
+        #expect(delTook < 2, "DEL gave up after \(delTook) s with datastore_timeout 0.1")
         #expect(try agent.workloadLinks().isEmpty && live.linkNames() == ["lo"])
 
         try input.fileHandleForWriting.close()
