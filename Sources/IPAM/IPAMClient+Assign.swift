@@ -64,8 +64,12 @@ extension IPAMClient {
     ///
     /// Idempotent per handle and family: when the handle already holds addresses of a family,
     /// those are returned (`isNew == false`) and nothing is allocated, so a repeated ADD for
-    /// one container and interface neither loses nor duplicates its live address. When a
-    /// later family fails, the addresses this call newly took are released again.
+    /// one container and interface neither loses nor duplicates its live address. This holds
+    /// for simultaneous calls with one handle too: the block and the handle change in one
+    /// transaction conditional on both, so of two first assignments one loses the race,
+    /// re-reads, finds the winner's address in the handle and returns it (`isNew == false`)
+    /// instead of allocating a second. When a later family fails, the addresses this call
+    /// newly took are released again.
     public func autoAssign(_ request: AssignRequest) throws(IPAMError) -> AssignResult {
         var session = AssignSession(client: self, request: request)
         var result = AssignResult()
@@ -92,6 +96,14 @@ struct AssignSession {
     var configCache: IPAMConfig?
     var nodeChecked = false
     var labels: [String: String]?
+    /// The family being assigned: what the handle held when it started, and what this call
+    /// has allocated since. Any other address of the family in the handle is a concurrent
+    /// call's.
+    var familyHeld: Set<IPAddress> = []
+    var familyNew: Set<IPAddress> = []
+    /// Set when a concurrent call with the same handle gave it addresses of the family:
+    /// the handle's addresses of the family, to return as they are.
+    var preempted: [Assignment]?
 
     var affinityValue: String { AllocationBlock.affinity(forNode: request.node) }
     var secondary: [String: String] {
@@ -157,6 +169,9 @@ struct AssignSession {
         let held = try heldAddresses(ipv6: ipv6)
         if held.count >= count { return Array(held.prefix(count)) }
         var got = held
+        familyHeld = Set(held.map(\.address))
+        familyNew = []
+        preempted = nil
         let allPools = try allPools()
         let client = self.client
         let node = request.node
@@ -181,6 +196,7 @@ struct AssignSession {
             guard let net = IPNetwork(cidr), inPools(net) else { continue }
             tried.insert(net)
             got += try assignFromAffineBlock(net, affinity: kv, count: count - got.count)
+            if let p = preempted { return p }
         }
 
         // 2. Claim new blocks. Other processes on this host may have claimed one since the
@@ -195,6 +211,7 @@ struct AssignSession {
                 if let own = mine.first(where: { inPools($0.value.cidr) && !tried.contains($0.value.cidr) && !$0.value.unallocated.isEmpty }) {
                     tried.insert(own.value.cidr)
                     got += try assignFromBlock(own.value.cidr, first: own, count: count - got.count, requireAffinity: true)
+                    if let p = preempted { return p }
                     continue
                 }
                 if limit > 0 && mine.count >= limit { break }
@@ -206,6 +223,7 @@ struct AssignSession {
                 }
                 tried.insert(block.value.cidr)
                 got += try assignFromBlock(block.value.cidr, first: block, count: count - got.count, requireAffinity: true)
+                if let p = preempted { return p }
             }
         }
 
@@ -215,6 +233,7 @@ struct AssignSession {
                 guard inPools(block.value.cidr), block.value.affinity != affinityValue, !block.value.unallocated.isEmpty
                 else { continue }
                 got += try assignFromBlock(block.value.cidr, first: block, count: count - got.count, requireAffinity: false)
+                if let p = preempted { return p }
             }
         }
 
@@ -258,7 +277,10 @@ struct AssignSession {
     }
 
     /// Allocates up to `count` addresses from one block, updating the block and the handle
-    /// in one compare-and-swap; a lost race re-reads both and tries again.
+    /// in one compare-and-swap on both revisions (the handle's is 0 while it does not exist);
+    /// a lost race re-reads both and tries again, unless another call for this handle has
+    /// meanwhile given it addresses of the family (then `preempted` is set and nothing more
+    /// is allocated).
     mutating func assignFromBlock(_ cidr: IPNetwork, first: IPAMClient.Versioned<AllocationBlock>, count: Int,
                                   requireAffinity: Bool) throws(IPAMError) -> [Assignment] {
         var current: IPAMClient.Versioned<AllocationBlock>? = first
@@ -275,7 +297,7 @@ struct AssignSession {
             let handleKey = CalicoKeys.handle(request.handleID)
             let txn = Transaction(
                 if: [.modRevision(key: blockKey, equals: block.modRevision),
-                     h.map { .modRevision(key: handleKey, equals: $0.modRevision) } ?? .createRevision(key: handleKey, equals: 0)],
+                     .modRevision(key: handleKey, equals: h?.modRevision ?? 0)],
                 then: [.put(key: blockKey, value: b.json.compactText), .put(key: handleKey, value: newHandle.json.compactText)])
             let client = self.client
             let handleID = request.handleID
@@ -287,10 +309,19 @@ struct AssignSession {
             if let revision = outcome {
                 handle = revision > 0 ? IPAMClient.Versioned(value: newHandle, modRevision: revision) : nil
                 handleLoaded = revision > 0
-                return ordinals.map { Assignment(address: b.address(ordinal: $0), block: b.cidr, isNew: true) }
+                let taken = ordinals.map { Assignment(address: b.address(ordinal: $0), block: b.cidr, isNew: true) }
+                familyNew.formUnion(taken.map(\.address))
+                return taken
+            }
+            // Lost the race. If the winner wrote this handle, it may be a simultaneous ADD of
+            // the same attachment: its address stands and this call takes no other.
+            handleLoaded = false
+            let now = try heldAddresses(ipv6: cidr.isIPv6)
+            if now.contains(where: { !familyHeld.contains($0.address) && !familyNew.contains($0.address) }) {
+                preempted = now.map { Assignment(address: $0.address, block: $0.block, isNew: familyNew.contains($0.address)) }
+                return []
             }
             try attempts.next(client)
-            handleLoaded = false
             current = try client.readBlock(cidr)
         }
     }

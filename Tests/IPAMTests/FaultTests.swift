@@ -73,6 +73,96 @@ import Testing
         #expect(losing.lost > 2, "lost races were retried")
         #expect(try IPAMClient(store: inner).addresses(handleID: "n.x").isEmpty)
     }
+
+    /// Simultaneous first assignments to one handle (two ADDs of one attachment at once):
+    /// one address is allocated, every caller gets it, and only one call calls it new. Each
+    /// caller has its own connection and thread; a gate holds every caller's first
+    /// allocation write until all have read the (absent) handle, so they really race.
+    @Test(arguments: Backend.allCases)
+    func simultaneousAssignsOfOneHandleShareOneAddress(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        try t.addPool("p", "10.90.0.0/16")
+        let threads = 6
+        let connections = try (0..<threads).map { _ in try t.connection() }
+        for round in 0..<4 {
+            let handle = "calico.same\(round)"
+            let barrier = Barrier(parties: threads)
+            let clients = connections.map { IPAMClient(store: GatedStore(inner: $0, barrier: barrier)) }
+            let results = Results()
+            let start = DispatchSemaphore(value: 0)
+            let group = DispatchGroup()
+            for i in 0..<threads {
+                group.enter()
+                Thread.detachNewThread {
+                    start.wait()
+                    results.record(i, Result { try clients[i].assign(handle) })
+                    group.leave()
+                }
+            }
+            for _ in 0..<threads { start.signal() }
+            group.wait()
+            let all = try results.all()
+            let addresses = try all.map { r in
+                #expect(r.ipv4.count == 1, "\(r)")
+                return try #require(r.ipv4.first)
+            }
+            #expect(Set(addresses.map(\.address)).count == 1, "round \(round): \(addresses)")
+            #expect(addresses.filter(\.isNew).count == 1, "round \(round): \(addresses.map(\.isNew))")
+            let check = IPAMClient(store: t.store)
+            #expect(try check.addresses(handleID: handle) == [addresses[0].address])
+            #expect(try check.blocks().map(\.usedCount).reduce(0, +) == round + 1, "one address per handle in the store")
+            #expect(try t.value(CalicoKeys.handle(handle))?["block"]?[addresses[0].block.description] == 1)
+            #expect(barrier.arrived == threads, "every caller reached the allocation write")
+        }
+    }
+}
+
+/// Lets `parties` threads wait for each other (at most two seconds).
+final class Barrier: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let parties: Int
+    private var count = 0
+    var arrived: Int { condition.withLock { count } }
+
+    init(parties: Int) { self.parties = parties }
+
+    func arriveAndWait() {
+        condition.lock()
+        defer { condition.unlock() }
+        count += 1
+        condition.broadcast()
+        let limit = Date().addingTimeInterval(2)
+        while count < parties && condition.wait(until: limit) {}
+    }
+}
+
+/// Holds this connection's first write of an IPAM handle at `barrier`.
+final class GatedStore: Datastore, @unchecked Sendable {
+    let inner: any Datastore
+    let barrier: Barrier
+    private let lock = NSLock()
+    private var passed = false
+
+    init(inner: any Datastore, barrier: Barrier) {
+        self.inner = inner
+        self.barrier = barrier
+    }
+
+    func get(_ key: String) throws(DatastoreError) -> KeyValue? { try inner.get(key) }
+    func list(prefix: String) throws(DatastoreError) -> ListResult { try inner.list(prefix: prefix) }
+    func watch(prefix: String, after revision: Int64) throws(DatastoreError) -> any Watch { try inner.watch(prefix: prefix, after: revision) }
+    func currentRevision() throws(DatastoreError) -> Int64 { try inner.currentRevision() }
+    func close() {}
+
+    func transact(_ txn: Transaction) throws(DatastoreError) -> TransactionResult {
+        let writesHandle = txn.success.contains { if case .put(let k, _) = $0 { k.hasPrefix(CalicoKeys.handlePrefix) } else { false } }
+        let first = writesHandle && lock.withLock { () -> Bool in
+            defer { passed = true }
+            return !passed
+        }
+        if first { barrier.arriveAndWait() }
+        return try inner.transact(txn)
+    }
 }
 
 /// A store on which every conditional write loses to a (pretend) other writer.

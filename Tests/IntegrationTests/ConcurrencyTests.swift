@@ -49,8 +49,8 @@ struct ConcurrencyTests {
 
     /// Two ADDs for the same container and interface at once (no runtime should, but a
     /// retrying one might): the address in the container stays reserved to its handle. One
-    /// should win and the other be refused; IPAM does not yet serialise two first
-    /// assignments to one handle (each takes an address), hence the known issue.
+    /// wins and the other is refused as a duplicate: IPAM gives one handle one address per
+    /// family even when two first assignments race.
     @Test func concurrentDuplicateAdds() throws {
         let store = ClusterStore()
         let agent = try Agent(store: store)
@@ -74,13 +74,10 @@ struct ConcurrencyTests {
         let allocated = try store.allocations().count
         let recorded = try store.endpoints().first?.value["spec"]?["ipNetworks"]
         let printed = try winners.map { try E2E.json($0)["ip4"]?["ip"]?.stringValue }
-        withKnownIssue("IPAM: concurrent first ADDs of one handle each allocate (IPAMClient+Assign.swift assignFromBlock)",
-                       isIntermittent: true) {
-            #expect(winners.count == 1)
-            #expect(allocated == 1, "no second address for the handle")
-            #expect(recorded == [.string(address)])
-            #expect(printed.allSatisfy { $0 == address })
-        }
+        #expect(winners.count == 1)
+        #expect(allocated == 1, "no second address for the handle")
+        #expect(recorded == [.string(address)])
+        #expect(printed.allSatisfy { $0 == address })
         #expect(try agent.del(container).status == 0)
         try DelTests.expectNothingLeft(agent, [container])
     }
