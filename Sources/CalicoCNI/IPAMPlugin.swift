@@ -106,8 +106,10 @@ public struct IPAMPluginSession: Sendable {
     public let network: String
 
     /// Binds to `store`, which the caller keeps open (the calico plugin shares its own).
-    public init(store: any Datastore, settings: IPAMPluginSettings, network: String, options: IPAMClient.Options = .init()) {
-        ipam = IPAMClient(store: store, options: options)
+    /// Without `options`, IPAM's retries stop after three datastore timeouts, so a whole
+    /// ADD stays bounded by what the config allows one call.
+    public init(store: any Datastore, settings: IPAMPluginSettings, network: String, options: IPAMClient.Options? = nil) {
+        ipam = IPAMClient(store: store, options: options ?? IPAMClient.Options(timeLimit: 3 * settings.datastore.timeout))
         self.settings = settings
         self.network = network
     }

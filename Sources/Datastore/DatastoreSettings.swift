@@ -7,6 +7,14 @@ public enum DatastoreSettings: Sendable, Hashable {
     /// An etcd v3 cluster.
     case etcdv3(EtcdSettings)
 
+    /// The bound on one datastore call, whichever the backend.
+    public var timeout: Double {
+        switch self {
+        case .sqlite(let s): return s.timeout
+        case .etcdv3(let e): return e.timeout
+        }
+    }
+
     public static let defaultSQLitePath = "/var/lib/calico/calico.db"
     /// Default bound on one datastore call, in seconds.
     public static let defaultTimeout: Double = 5
