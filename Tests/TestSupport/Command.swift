@@ -45,8 +45,17 @@ public enum Command {
             p.terminate()
             _ = group.wait(timeout: .now() + 5)
         }
-        p.waitUntilExit()
-        return CommandResult(status: p.terminationStatus, stdout: out, stderr: err)
+        // Bounded wait for the exit: a child that daemonised (or a grandchild holding the
+        // pipes) must not hang the test run; after the bound it is killed.
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(2_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            let grace = Date().addingTimeInterval(5)
+            while p.isRunning && Date() < grace { usleep(2_000) }
+        }
+        let status: Int32 = p.isRunning ? -1 : p.terminationStatus
+        return CommandResult(status: status, stdout: out, stderr: err)
     }
 
     /// Runs `argv` and throws unless it exits 0. Returns stdout as text.
