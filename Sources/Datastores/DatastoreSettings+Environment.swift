@@ -10,35 +10,34 @@ extension DatastoreSettings {
         "DATASTORE_TYPE", "SQLITE_PATH", "ETCD_ENDPOINTS", "ETCD_CA_CERT_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE",
     ]
 
-    /// The datastore calicoctl and calico-felix use: from the environment when any of
-    /// `DATASTORE_TYPE`, `SQLITE_PATH`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`,
-    /// `ETCD_CERT_FILE`, `ETCD_KEY_FILE` is set, else from `configFile` (upstream's
-    /// `CalicoAPIConfig`: `spec.datastoreType`, `spec.etcdEndpoints`, `spec.etcdCACertFile`,
-    /// `spec.etcdCertFile`, `spec.etcdKeyFile`, and our `spec.sqlitePath`), else the
+    /// The datastore calicoctl and calico-felix use, in upstream calicoctl's order: the
+    /// config file when it exists (upstream's `CalicoAPIConfig`: `spec.datastoreType`,
+    /// `spec.etcdEndpoints`, `spec.etcdCACertFile`, `spec.etcdCertFile`, `spec.etcdKeyFile`,
+    /// and our `spec.sqlitePath`); else the environment (`DATASTORE_TYPE`, `SQLITE_PATH`,
+    /// `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`); else the
     /// default SQLite file. The backend is chosen as for a CNI config: etcd v3 when only
     /// endpoints are given.
     ///
     /// - Parameter environment: the process environment, injected so tests need no `setenv`.
     public init(environment: [String: String], configFile: String = DatastoreSettings.defaultConfigFile)
         throws(DatastoreSettingsError) {
-        if Self.environmentVariables.contains(where: { environment[$0].flatMap(nonEmpty) != nil }) {
-            func field(_ name: String) -> RawSettings.Field { .init(name: name, value: environment[name]) }
-            let raw = RawSettings(datastoreType: field("DATASTORE_TYPE"), sqlitePath: field("SQLITE_PATH"),
-                                  etcdEndpoints: field("ETCD_ENDPOINTS"), etcdCACertFile: field("ETCD_CA_CERT_FILE"),
-                                  etcdCertFile: field("ETCD_CERT_FILE"), etcdKeyFile: field("ETCD_KEY_FILE"))
-            self = try raw.resolve()
-            return
-        }
-        let text: String
+        let text: String?
         do {
             text = try Files.readText(configFile)
         } catch where error.code == Errno.ENOENT {
-            self = .sqlite(SQLiteSettings())
-            return
+            text = nil
         } catch {
             throw .unreadableFile(path: configFile, reason: "\(error)")
         }
-        self = try Self(configFileText: text, path: configFile)
+        if let text {
+            self = try Self(configFileText: text, path: configFile)
+            return
+        }
+        func field(_ name: String) -> RawSettings.Field { .init(name: name, value: environment[name]) }
+        let raw = RawSettings(datastoreType: field("DATASTORE_TYPE"), sqlitePath: field("SQLITE_PATH"),
+                              etcdEndpoints: field("ETCD_ENDPOINTS"), etcdCACertFile: field("ETCD_CA_CERT_FILE"),
+                              etcdCertFile: field("ETCD_CERT_FILE"), etcdKeyFile: field("ETCD_KEY_FILE"))
+        self = try raw.resolve()
     }
 
     /// Settings from the text of a calicoctl config file (`path` names it in errors).

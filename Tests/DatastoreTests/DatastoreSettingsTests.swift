@@ -133,9 +133,11 @@ private func writeTemporary(_ text: String, name: String = "calicoctl.cfg") thro
         #expect(try DatastoreSettings(environment: [:], configFile: path) == .etcdv3(EtcdSettings(endpoints: ["http://e:2379"])))
     }
 
-    @Test func environmentWinsOverTheFile() throws {
+    /// Upstream calicoctl reads the file when it exists and the environment only otherwise.
+    @Test func theFileWinsOverTheEnvironment() throws {
         let path = try writeTemporary("kind: CalicoAPIConfig\nspec:\n  etcdEndpoints: http://from-file:2379\n")
-        #expect(try DatastoreSettings(environment: ["SQLITE_PATH": "/env.db"], configFile: path) == .sqlite(SQLiteSettings(path: "/env.db")))
+        #expect(try DatastoreSettings(environment: ["SQLITE_PATH": "/env.db"], configFile: path)
+            == .etcdv3(EtcdSettings(endpoints: ["http://from-file:2379"])))
     }
 
     @Test func badFilesAreTypedErrors() throws {
