@@ -61,8 +61,9 @@ echo "==> host pings frontend"
 ip netns exec "$host" ping -c 1 -W 2 "${ips[0]}" | sed 's/^/    /'
 
 echo "==> WorkloadEndpoints in the embedded store ($work/calico.db)"
-DATASTORE_TYPE=sqlite SQLITE_PATH="$work/calico.db" "$bin/calicoctl" get workloadendpoints -o wide | sed 's/^/    /'
-DATASTORE_TYPE=sqlite SQLITE_PATH="$work/calico.db" "$bin/calicoctl" ipam show | sed 's/^/    /'
+printf 'apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  datastoreType: sqlite\n  sqlitePath: %s/calico.db\n' "$work" > "$work/calicoctl.cfg"
+"$bin/calicoctl" get workloadendpoints -o wide -c "$work/calicoctl.cfg" | sed 's/^/    /'
+"$bin/calicoctl" ipam show -c "$work/calicoctl.cfg" | sed 's/^/    /'
 
 for i in 0 1; do
   echo "==> DEL ${ctrs[$i]}"
