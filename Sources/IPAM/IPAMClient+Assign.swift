@@ -259,21 +259,35 @@ struct AssignSession {
     /// Takes addresses from a block this host has an affinity to. A block that is gone is
     /// claimed again (a claim that crashed between the affinity and the block); a block
     /// another host owns loses our stale affinity; a pending affinity of a block we own is
-    /// confirmed.
+    /// confirmed. A full block of ours is recognised without decoding it (`BlockSummary`):
+    /// a busy host has several, and decoding each only to find no free ordinal is the
+    /// largest cost an ADD pays for the endpoints already on the host.
     mutating func assignFromAffineBlock(_ cidr: IPNetwork, affinity kv: KeyValue, count: Int) throws(IPAMError) -> [Assignment] {
-        guard let block = try client.readBlock(cidr) else {
+        let client = self.client
+        let blockKey = CalicoKeys.block(cidr: cidr.description)
+        guard let raw = try client.call({ () throws(DatastoreError) in try client.store.get(blockKey) }) else {
             guard let created = try claim(cidr) else { return [] }
             return try assignFromBlock(cidr, first: created, count: count, requireAffinity: true)
         }
+        if let summary = BlockSummary(jsonText: raw.value), summary.affinity == affinityValue, !summary.hasFreeOrdinal {
+            try confirmAffinity(kv)
+            return []
+        }
+        let block = IPAMClient.Versioned(value: try client.decodeBlock(raw), modRevision: raw.modRevision)
         guard block.value.affinity == affinityValue else {
             try client.bestEffort { () throws(DatastoreError) in _ = try client.store.delete(kv.key, modRevision: kv.modRevision) }
             return []
         }
-        if (try? BlockAffinity(jsonText: kv.value))?.state != .confirmed {
-            let confirmed = BlockAffinity(state: .confirmed).json.compactText
-            try client.bestEffort { () throws(DatastoreError) in _ = try client.store.update(kv.key, confirmed, modRevision: kv.modRevision) }
-        }
+        try confirmAffinity(kv)
         return try assignFromBlock(cidr, first: block, count: count, requireAffinity: true)
+    }
+
+    /// Confirms our affinity `kv` to a block we own when it is still pending.
+    func confirmAffinity(_ kv: KeyValue) throws(IPAMError) {
+        guard (try? BlockAffinity(jsonText: kv.value))?.state != .confirmed else { return }
+        let client = self.client
+        let confirmed = BlockAffinity(state: .confirmed).json.compactText
+        try client.bestEffort { () throws(DatastoreError) in _ = try client.store.update(kv.key, confirmed, modRevision: kv.modRevision) }
     }
 
     /// Allocates up to `count` addresses from one block, updating the block and the handle
