@@ -11,7 +11,6 @@ enum Schema {
         PRAGMA journal_mode=WAL;
         PRAGMA synchronous=NORMAL;
         PRAGMA journal_size_limit=262144;
-        PRAGMA wal_autocheckpoint=128;
         CREATE TABLE IF NOT EXISTS kv(
             key TEXT PRIMARY KEY NOT NULL,
             value TEXT NOT NULL,
