@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,7 +35,7 @@ public final class EtcdDatastore: Datastore {
     /// Seconds one call may take.
     let timeout: Double
     /// `/v3/`, or `/v3beta/` once etcd answered 404 on `/v3/`.
-    private let apiPrefix = Locked("/v3/")
+    private let apiPrefix = Mutex("/v3/")
 
     /// Prepares a store for `settings` without contacting etcd (the first call connects).
     /// Throws `.failed` for an unusable configuration: no endpoints, an unparsable one,
@@ -97,7 +98,7 @@ public final class EtcdDatastore: Datastore {
         let deadline = Deadline(secondsFromNow: timeout)
         let bytes = Array(body.compactText.utf8)
         while true {
-            let prefix = apiPrefix.value
+            let prefix = apiPrefix.withLock { $0 }
             let response: HTTPResponse
             do {
                 response = try client.post(prefix + method, body: bytes, deadline: deadline, idempotent: !isWrite)
@@ -122,7 +123,7 @@ public final class EtcdDatastore: Datastore {
     func openStream(_ method: String, _ body: JSON, deadline: Deadline) throws(DatastoreError) -> HTTPStream {
         let bytes = Array(body.compactText.utf8)
         while true {
-            let prefix = apiPrefix.value
+            let prefix = apiPrefix.withLock { $0 }
             let stream: HTTPStream
             do {
                 stream = try client.openStream(prefix + method, body: bytes, deadline: deadline)
@@ -140,7 +141,7 @@ public final class EtcdDatastore: Datastore {
     /// Moves from `/v3/` to `/v3beta/` (etcd 3.3); false when there is nothing older to try.
     private func switchToOlderAPI(from prefix: String) -> Bool {
         guard prefix == "/v3/" else { return false }
-        apiPrefix.value = "/v3beta/"
+        apiPrefix.withLock { $0 = "/v3beta/" }
         return true
     }
 
@@ -171,34 +172,3 @@ public final class EtcdDatastore: Datastore {
     }
 }
 
-/// A value behind a mutex (the store is used from several threads).
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var stored: Value
-
-    init(_ value: Value) {
-        stored = value
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    var value: Value {
-        get {
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return stored
-        }
-        set {
-            pthread_mutex_lock(mutex)
-            stored = newValue
-            pthread_mutex_unlock(mutex)
-        }
-    }
-}

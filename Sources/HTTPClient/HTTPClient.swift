@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,7 @@ public final class HTTPClient: Sendable {
     public static let maxIdleConnections = 4
 
     private let tls: TLSContext?
-    private let pool = Protected(Pool())
+    private let pool = Mutex(Pool())
 
     private struct Pool {
         var idle: [Connection] = []
@@ -272,27 +273,3 @@ public final class HTTPStream {
     }
 }
 
-/// A value guarded by a mutex.
-final class Protected<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body(&value)
-    }
-}

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,7 +40,7 @@ final class TLSContext: @unchecked Sendable {
     /// Sessions on disk; nil without a client key.
     let sessionCache: TLSSessionCache?
     /// Set once the CA file is in the context's store (deferred loading).
-    private let caLoaded = Protected(false)
+    private let caLoaded = Mutex(false)
 
     init(files: TLSFiles, endpoints: [HTTPEndpoint] = []) throws(HTTPError) {
         let lib = try OpenSSLLibrary.shared.get()

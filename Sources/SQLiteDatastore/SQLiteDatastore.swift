@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
     public let timeout: Double
     /// How many events the change log keeps for watches.
     public let historyLimit: Int
-    private let lock = Lock()
+    private let lock = Mutex(())
     /// Guarded by `lock`; nil once closed.
     private var connection: SQLiteConnection?
 
@@ -46,7 +47,7 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
 
     /// Runs `body` on the connection under the lock, with a fresh deadline.
     func withConnection<T>(_ body: (SQLiteConnection) throws(DatastoreError) -> T) throws(DatastoreError) -> T {
-        try lock.withLock { () throws(DatastoreError) -> T in
+        try lock.withLock { _ throws(DatastoreError) -> T in
             guard let c = connection else { throw .unavailable("sqlite datastore \(path) is closed") }
             c.deadline = MonotonicClock.now() + timeout
             // Never start a call inside a transaction an earlier failure left open.
@@ -127,7 +128,7 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
     }
 
     public func close() {
-        lock.withLock {
+        lock.withLock { _ in
             connection?.close()
             connection = nil
         }
@@ -249,26 +250,5 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
         guard let last = upper.last else { return (fromSQL, [.text(prefix)]) }
         upper[upper.count - 1] = last + 1
         return (rangeSQL, [.text(prefix), .textBytes(upper)])
-    }
-}
-
-/// A pthread mutex (heap-allocated, so its address is stable).
-final class Lock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
     }
 }
