@@ -271,7 +271,9 @@ extension CalicoPlugin {
                 profiles: [request.conf.name], interfaceName: attached.hostVethName, mac: attached.containerMAC.description)
             wep.metadata.labels = settings.labels
             do {
-                _ = try resources.apply(wep)
+                // An endpoint is normally new: create it in one round trip, and only when a
+                // record is left over (a crashed ADD, a lost answer) read it and replace it.
+                do { _ = try resources.create(wep) } catch .alreadyExists { _ = try resources.apply(wep) }
             } catch {
                 throw Self.cniError(error, doing: "write WorkloadEndpoint \(settings.namespace)/\(endpointName)")
             }
