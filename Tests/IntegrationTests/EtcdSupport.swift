@@ -6,19 +6,17 @@ import TestSupport
 
 // Support for the end-to-end tests of the built `calico` plugin on a shared datastore:
 // a real etcd (plain or TLS with client certificates) or the SQLite file, simulated Mesos
-// agents (host namespaces) and containers. Self-contained on purpose (names start with
-// `Etcd`), so these tests do not depend on the other integration tests' helpers.
+// agents (host namespaces) and containers. Names start with `Etcd`; the machine
+// requirements are the other integration tests' (`E2E`) plus etcd.
 
 /// What the tests need.
 enum EtcdE2E {
-    static let nsenter = TestEnvironment.which("nsenter")
-    static let calico = TestEnvironment.product("calico")
+    static var nsenter: String? { E2E.nsenter }
+    static var calico: String { E2E.calico }
 
     /// Root, `ip`, `nsenter` and the built plugins: enough for the SQLite runs.
-    static let ready: Bool =
-        TestEnvironment.canUseNamespaces && nsenter != nil && TestEnvironment.has("sqlite3")
-        && TestEnvironment.hasProduct("calico") && TestEnvironment.hasProduct("calico-ipam")
-    static let reason: Comment = "needs root, ip, nsenter, sqlite3 and the built calico and calico-ipam"
+    static var ready: Bool { E2E.ready }
+    static var reason: Comment { E2E.reason }
 
     /// Plus a real etcd (Debian etcd-server, etcd-client) and the openssl CLI for certificates.
     static let etcdReady: Bool = ready && EtcdServer.isTLSAvailable
