@@ -17,39 +17,21 @@ and a release build:
 Not run by the tests (timings need a quiet machine); run it by hand.
 """
 import argparse
-import json
+import importlib.util
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
-
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
-
-
-def invoke(plugin, command, cid, netns, conf, plugin_dirs):
-    env = {
-        "CNI_COMMAND": command,
-        "CNI_CONTAINERID": cid,
-        "CNI_IFNAME": "eth0",
-        "CNI_PATH": plugin_dirs,
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-    }
-    if netns:
-        env["CNI_NETNS"] = netns
-    stdin = json.dumps(conf, sort_keys=True, separators=(",", ":")).encode()
-    t0 = time.perf_counter_ns()
-    p = subprocess.run([plugin], input=stdin, env=env, capture_output=True)
-    t1 = time.perf_counter_ns()
-    if p.returncode != 0:
-        sys.exit(f"{plugin} {command} failed ({p.returncode}): {p.stdout.decode()} {p.stderr.decode()}")
-    return (t1 - t0) / 1e6
+# The runner (namespaces, Mesos-style invocation, alternation, paired ratios) is bench-cni.py's.
+_spec = importlib.util.spec_from_file_location("bench_cni", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-cni.py"))
+bench_cni = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_cni)
+sh, Namespace, Plugin, enter, side_by_side = (bench_cni.sh, bench_cni.Namespace, bench_cni.Plugin,
+                                              bench_cni.enter, bench_cni.side_by_side)
 
 
 def free_ports(n):
@@ -140,105 +122,51 @@ class Etcd:
         self.log.close()
 
 
-def bench(label, calico, calico_conf, ptp, ptp_conf, plugdir, rounds):
-    def container():
-        name = f"bench-c-{uuid.uuid4().hex[:8]}"
-        sh("ip", "netns", "add", name)
-        return name, f"/var/run/netns/{name}"
-
-    def run_pair(plugin, conf):
-        ns, path = container()
-        cid = str(uuid.uuid4())
-        try:
-            add = invoke(plugin, "ADD", cid, path, conf, plugdir)
-            dele = invoke(plugin, "DEL", cid, path, conf, plugdir)
-        finally:
-            sh("ip", "netns", "delete", ns, check=False)
-        return add, dele
-
-    # Warm up both (page cache, the first ADD's cluster set-up and block claim).
-    for _ in range(2):
-        run_pair(calico, calico_conf)
-        run_pair(ptp, ptp_conf)
-    ours_add, ours_del, theirs_add, theirs_del = [], [], [], []
-    for i in range(rounds):
-        pairs = [(calico, calico_conf, ours_add, ours_del), (ptp, ptp_conf, theirs_add, theirs_del)]
-        if i % 2:
-            pairs.reverse()
-        for plugin, conf, adds, dels in pairs:
-            a, d = run_pair(plugin, conf)
-            adds.append(a)
-            dels.append(d)
-    med = statistics.median
-    # Each round ran both plugins back to back: the median of the per-round ratios is
-    # steadier than the ratio of medians when the machine's load drifts.
-    paired_add = med([a / b for a, b in zip(ours_add, theirs_add)])
-    paired_del = med([a / b for a, b in zip(ours_del, theirs_del)])
-    print(f"{label}: rounds {rounds}")
-    print(f"  ADD  calico {med(ours_add):7.2f} ms   ptp+host-local {med(theirs_add):7.2f} ms   "
-          f"ratio {med(ours_add)/med(theirs_add):.2f} (paired {paired_add:.2f})")
-    print(f"  DEL  calico {med(ours_del):7.2f} ms   ptp+host-local {med(theirs_del):7.2f} ms   "
-          f"ratio {med(ours_del)/med(theirs_del):.2f} (paired {paired_del:.2f})")
-    sys.stdout.flush()
-    return med(ours_add) / med(theirs_add)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--products", default=os.path.join(os.path.dirname(__file__), "..", ".build-etcde-rel", "release"))
     ap.add_argument("--modes", default="plain,tls")
-    ap.add_argument("--inside", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (network namespaces)")
     products = os.path.abspath(args.products)
 
-    if not args.inside:
-        # Everything (etcd included) runs in one fresh namespace: the machine's own is untouched.
-        host = f"bench-host-{uuid.uuid4().hex[:6]}"
-        sh("ip", "netns", "add", host)
-        try:
-            sh("ip", "-n", host, "link", "set", "lo", "up")
-            r = subprocess.run(["ip", "netns", "exec", host, sys.executable, __file__, "--inside", host,
-                                "--rounds", str(args.rounds), "--products", products, "--modes", args.modes])
-            sys.exit(r.returncode)
-        finally:
-            sh("ip", "netns", "delete", host, check=False)
-
+    # Everything, etcd included, runs in one fresh namespace: the machine's own is untouched.
+    host = Namespace("bench-host", loopback_up=True)
     work = tempfile.mkdtemp(prefix="bench-etcd-")
     try:
+        enter(host.path)
         plugdir = os.path.join(work, "plugins")
         os.makedirs(plugdir)
         for name in ("calico", "calico-ipam"):
             shutil.copy(os.path.join(products, name), plugdir)
         for name in ("ptp", "host-local"):
             shutil.copy(os.path.join("/usr/lib/cni", name), plugdir)
-        args_key = {"org.apache.mesos": {"network_info": {"ip_addresses": [{"protocol": "IPv4"}],
-                    "labels": {"labels": [{"key": "biz_type", "value": "bookstore"}]}, "name": "calico"}}}
-        ptp_conf = {
-            "args": args_key, "cniVersion": "0.2.0", "name": "ptpnet", "type": "ptp", "mtu": 1450,
-            "ipam": {"type": "host-local", "subnet": "10.99.0.0/16", "dataDir": os.path.join(work, "host-local")},
-        }
-        calico = os.path.join(plugdir, "calico")
-        ptp = os.path.join(plugdir, "ptp")
+        ptp = Plugin("ptp+host-local", os.path.join(plugdir, "ptp"),
+                     {"cniVersion": "0.2.0", "name": "ptpnet", "type": "ptp", "mtu": 1450,
+                      "ipam": {"type": "host-local", "subnet": "10.99.0.0/16", "dataDir": os.path.join(work, "host-local")}},
+                     plugdir)
+        base = {"cniVersion": "0.2.0", "name": "calico", "type": "calico", "nodename": "bench-node",
+                "ipam": {"type": "calico-ipam"}, "mtu": 1450}
         for mode in args.modes.split(","):
-            if mode == "sqlite":
-                # Reference: the same plugin on the embedded store.
-                calico_conf = {"args": args_key, "cniVersion": "0.2.0", "name": "calico", "type": "calico",
-                               "nodename": "bench-node", "ipam": {"type": "calico-ipam"}, "mtu": 1450,
-                               "datastore_type": "sqlite", "sqlite_path": os.path.join(work, "calico.db")}
-                bench("sqlite (reference)", calico, calico_conf, ptp, ptp_conf, plugdir, args.rounds)
+            if mode == "sqlite":  # reference: the same plugin on the embedded store
+                conf = dict(base, datastore_type="sqlite", sqlite_path=os.path.join(work, "calico.db"))
+                print("\nsqlite (reference)")
+                side_by_side(Plugin("calico", os.path.join(plugdir, "calico"), conf, plugdir), ptp, args.rounds)
                 continue
             certs = make_certificates(work) if mode == "tls" else None
             etcd = Etcd(work, mode, certs)
             try:
-                calico_conf = {"args": args_key, "cniVersion": "0.2.0", "name": "calico", "type": "calico",
-                               "nodename": "bench-node", "ipam": {"type": "calico-ipam"}, "mtu": 1450}
-                calico_conf.update(etcd.conf_keys())
-                bench(f"etcd {mode}", calico, calico_conf, ptp, ptp_conf, plugdir, args.rounds)
+                conf = dict(base, **etcd.conf_keys())
+                print(f"\netcd {mode}")
+                side_by_side(Plugin("calico", os.path.join(plugdir, "calico"), conf, plugdir), ptp, args.rounds,
+                             add_goal=1.2 if certs else 1.0, del_goal=None)
             finally:
                 etcd.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        host.close()
 
 
 if __name__ == "__main__":

@@ -1,33 +1,25 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: calico-ipam against Debian's host-local, as IPAM plugins alone.
 
-Both run from this one process with Mesos' replaced environment, alternating ADD+DEL
-container by container, so machine noise hits both alike. IPAM plugins touch no network
-namespace, so this needs neither root nor namespaces. Reports medians and ours/theirs.
+Both run from this one process Mesos-style (bench-cni.py's runner: replaced environment,
+compact sorted stdin), alternating ADD+DEL container by container, so machine noise hits
+both alike. IPAM plugins touch no network namespace, so this needs neither root nor
+namespaces. Reports medians and paired ratios ours/theirs (aim: ADD+DEL <= 1.0).
 
     swift build -c release --static-swift-stdlib --product calico-ipam
     scripts/bench-ipam.py [--rounds 200] [--products .build/release]
 """
 import argparse
-import json
+import importlib.util
 import os
-import statistics
-import subprocess
-import sys
+import shutil
 import tempfile
-import time
 
+_spec = importlib.util.spec_from_file_location("bench_cni", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-cni.py"))
+bench_cni = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_cni)
 
-def invoke(plugin, command, cid, conf):
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_IFNAME": "eth0",
-           "CNI_NETNS": "/var/run/netns/none", "CNI_PATH": os.path.dirname(plugin), "PATH": "/usr/bin:/bin"}
-    stdin = json.dumps(conf, sort_keys=True, separators=(",", ":")).encode()
-    t0 = time.perf_counter_ns()
-    p = subprocess.run([plugin], input=stdin, env=env, capture_output=True)
-    t1 = time.perf_counter_ns()
-    if p.returncode != 0:
-        sys.exit(f"{plugin} {command} failed ({p.returncode}): {p.stdout.decode()} {p.stderr.decode()}")
-    return (t1 - t0) / 1e6
+NO_NETNS = "/var/run/netns/none"  # required by ADD, never opened by an IPAM plugin
 
 
 def main():
@@ -35,33 +27,30 @@ def main():
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--products", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release"))
     args = ap.parse_args()
-    ours = os.path.join(os.path.abspath(args.products), "calico-ipam")
-    theirs = "/usr/lib/cni/host-local"
     work = tempfile.mkdtemp(prefix="bench-ipam-")
-    calico_conf = {"cniVersion": "0.4.0", "name": "calico", "type": "calico", "datastore_type": "sqlite",
-                   "sqlite_path": os.path.join(work, "calico.db"), "nodename": "bench-node",
-                   "log_level": "warning", "ipam": {"type": "calico-ipam"}}
-    hl_conf = {"cniVersion": "0.4.0", "name": "hl", "type": "ptp",
-               "ipam": {"type": "host-local", "subnet": "10.99.0.0/16", "dataDir": os.path.join(work, "host-local")}}
-    sides = {"calico-ipam": (ours, calico_conf, [], []), "host-local": (theirs, hl_conf, [], [])}
-    for name, (plugin, conf, _, _) in sides.items():  # warm-up (first-use set-up, page cache)
-        invoke(plugin, "ADD", "warm", conf)
-        invoke(plugin, "DEL", "warm", conf)
-    order = list(sides)
-    for i in range(args.rounds):
-        for name in (order if i % 2 == 0 else reversed(order)):
-            plugin, conf, adds, dels = sides[name]
-            cid = f"c{i}"
-            adds.append(invoke(plugin, "ADD", cid, conf))
-            dels.append(invoke(plugin, "DEL", cid, conf))
-    med = statistics.median
-    (_, _, oa, od), (_, _, ta, td) = sides["calico-ipam"], sides["host-local"]
-    print(f"rounds: {args.rounds}")
-    print(f"ADD      calico-ipam {med(oa):6.2f} ms   host-local {med(ta):6.2f} ms   ratio {med(oa)/med(ta):.2f}")
-    print(f"DEL      calico-ipam {med(od):6.2f} ms   host-local {med(td):6.2f} ms   ratio {med(od)/med(td):.2f}")
-    both_o = [a + d for a, d in zip(oa, od)]
-    both_t = [a + d for a, d in zip(ta, td)]
-    print(f"ADD+DEL  calico-ipam {med(both_o):6.2f} ms   host-local {med(both_t):6.2f} ms   ratio {med(both_o)/med(both_t):.2f}")
+    try:
+        ours = bench_cni.Plugin("calico-ipam", os.path.join(os.path.abspath(args.products), "calico-ipam"),
+                                {"cniVersion": "0.4.0", "name": "calico", "type": "calico", "datastore_type": "sqlite",
+                                 "sqlite_path": os.path.join(work, "calico.db"), "nodename": "bench-node",
+                                 "log_level": "warning", "ipam": {"type": "calico-ipam"}}, work)
+        theirs = bench_cni.Plugin("host-local", "/usr/lib/cni/host-local",
+                                  {"cniVersion": "0.4.0", "name": "hl", "type": "ptp",
+                                   "ipam": {"type": "host-local", "subnet": "10.99.0.0/16",
+                                            "dataDir": os.path.join(work, "host-local")}}, work)
+        times = {p.label: ([], [], []) for p in (ours, theirs)}
+        for i in range(args.rounds + 1):  # round 0 warms up (first-use set-up, page cache)
+            for plugin in (ours, theirs) if i % 2 == 0 else (theirs, ours):
+                add = plugin.invoke("ADD", f"c{i}", NO_NETNS)
+                dele = plugin.invoke("DEL", f"c{i}", NO_NETNS)
+                if i:
+                    for series, t in zip(times[plugin.label], (add, dele, add + dele)):
+                        series.append(t)
+        print(f"rounds: {args.rounds}")
+        for what, k, goal in (("ADD", 0, None), ("DEL", 1, None), ("ADD+DEL", 2, 1.0)):
+            bench_cni.report_pair(what, times[ours.label][k], times[theirs.label][k], goal,
+                                  ours_label=ours.label, theirs_label=theirs.label)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
