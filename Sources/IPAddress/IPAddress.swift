@@ -5,13 +5,19 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (including `::` and an embedded IPv4 tail).
     public init?(_ text: some StringProtocol) {
-        if text.contains(":") {
-            guard let v = IPAddress.parseV6(Substring(text)) else { return nil }
-            self = .v6(v)
-        } else {
-            guard let v = IPAddress.parseV4(Substring(text)) else { return nil }
-            self = .v4(v)
-        }
+        guard let parsed = IPAddress.parse(utf8: text.utf8) else { return nil }
+        self = parsed
+    }
+
+    /// `init?(_:)` for the common argument types, without the generic dispatch.
+    public init?(_ text: String) {
+        guard let parsed = IPAddress.parse(utf8: text.utf8) else { return nil }
+        self = parsed
+    }
+
+    public init?(_ text: Substring) {
+        guard let parsed = IPAddress.parse(utf8: text.utf8) else { return nil }
+        self = parsed
     }
 
     /// Builds an address from network-order bytes (4 or 16).
@@ -75,66 +81,116 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
     }
 
-    static func parseV4(_ s: Substring) -> UInt32? {
+    // MARK: Parsing, over UTF-8 bytes
+    //
+    // Addresses are parsed at every plugin start (pools, blocks, results), so this is a
+    // plain byte scanner: no Character or Unicode property work, no intermediate arrays.
+
+    static func parse(utf8: some Collection<UInt8>) -> IPAddress? {
+        if let parsed = utf8.withContiguousStorageIfAvailable({ parse(bytes: $0, 0, $0.count) }) { return parsed }
+        return Array(utf8).withUnsafeBufferPointer { parse(bytes: $0, 0, $0.count) }
+    }
+
+    /// The address in `b[start..<end]`.
+    static func parse(bytes b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> IPAddress? {
+        var i = start
+        while i < end {
+            if b[i] == colon { return parseV6(b, start, end).map { .v6($0) } }
+            i += 1
+        }
+        return parseV4(b, start, end).map { .v4($0) }
+    }
+
+    /// Four decimal parts of 1–3 digits, each at most 255, no leading zero (an octal-looking
+    /// form is refused rather than guessed at).
+    static func parseV4(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt32? {
         var value: UInt32 = 0
         var parts = 0
-        for part in s.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let n = UInt32(part), n <= 255
-            else { return nil }
-            if part.count > 1 && part.first == "0" { return nil }  // no octal-looking forms
+        var i = start
+        while true {
+            let first = i
+            var n: UInt32 = 0
+            while i < end, b[i] >= 0x30, b[i] <= 0x39 {
+                guard i - first < 3 else { return nil }
+                n = n * 10 + UInt32(b[i] - 0x30)
+                i += 1
+            }
+            let digits = i - first
+            guard digits > 0, n <= 255, digits == 1 || b[first] != 0x30 else { return nil }
             value = value << 8 | n
             parts += 1
+            if i == end { break }
+            guard b[i] == dot, parts < 4 else { return nil }
+            i += 1
         }
         return parts == 4 ? value : nil
     }
 
-    static func parseV6(_ s: Substring) -> UInt128? {
-        var head: [UInt16] = []
-        var tail: [UInt16] = []
-        var sawGap = false
-        let chars = Array(s.utf8)
-        var gapAt = -1
-        for i in 0..<max(0, chars.count - 1) where chars[i] == UInt8(ascii: ":") && chars[i + 1] == UInt8(ascii: ":") {
-            if gapAt >= 0 { return nil }
-            gapAt = i
+    /// Eight groups of 1–4 hex digits, at most one `::` standing for one or more zero
+    /// groups, and optionally an IPv4 address as the last 32 bits.
+    static func parseV6(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt128? {
+        var gap = -1
+        var i = start
+        while i + 1 < end {
+            if b[i] == colon && b[i + 1] == colon {
+                if gap >= 0 { return nil }
+                gap = i
+            }
+            i += 1
         }
-        if gapAt >= 0 {
-            sawGap = true
-            let left = s.utf8.index(s.startIndex, offsetBy: gapAt)
-            let right = s.utf8.index(left, offsetBy: 2)
-            let r = s[right...]
-            if r.hasPrefix(":") { return nil }
-            guard let h = groups(s[..<left], allowV4Tail: false), let t = groups(r, allowV4Tail: true) else { return nil }
-            head = h
-            tail = t
-        } else {
-            guard let g = groups(s, allowV4Tail: true) else { return nil }
-            head = g
+        guard gap >= 0 else {
+            guard let all = groups(b, start, end, allowV4Tail: true), all.count == 8 else { return nil }
+            return all.value
         }
-        let total = head.count + tail.count
-        if sawGap ? total > 7 : total != 8 { return nil }
-        var all = head
-        if sawGap { all += Array(repeating: 0, count: 8 - total) }
-        all += tail
-        return all.reduce(0) { $0 << 16 | UInt128($1) }
+        if gap + 2 < end && b[gap + 2] == colon { return nil }
+        guard let head = groups(b, start, gap, allowV4Tail: false),
+              let tail = groups(b, gap + 2, end, allowV4Tail: true),
+              head.count + tail.count <= 7
+        else { return nil }
+        return head.value << UInt128(16 * (8 - head.count)) | tail.value
     }
 
-    private static func groups(_ s: Substring, allowV4Tail: Bool) -> [UInt16]? {
-        if s.isEmpty { return [] }
-        var out: [UInt16] = []
-        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-        for (i, p) in parts.enumerated() {
-            if i == parts.count - 1, allowV4Tail, p.contains(".") {
-                guard let v4 = parseV4(p) else { return nil }
-                out.append(UInt16(v4 >> 16))
-                out.append(UInt16(v4 & 0xFFFF))
-                continue
+    /// Colon-separated hex groups in `b[start..<end]` as one number, and how many 16-bit
+    /// groups they make (an IPv4 tail counts two).
+    private static func groups(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, allowV4Tail: Bool)
+        -> (value: UInt128, count: Int)?
+    {
+        if start == end { return (0, 0) }
+        var value: UInt128 = 0
+        var count = 0
+        var i = start
+        while true {
+            var j = i
+            var hasDot = false
+            while j < end && b[j] != colon {
+                if b[j] == dot { hasDot = true }
+                j += 1
             }
-            guard !p.isEmpty, p.count <= 4, let n = UInt16(p, radix: 16) else { return nil }
-            out.append(n)
+            let last = j == end
+            if last && allowV4Tail && hasDot {
+                guard count <= 6, let v4 = parseV4(b, i, j) else { return nil }
+                return (value << 32 | UInt128(v4), count + 2)
+            }
+            guard j > i, j - i <= 4, count < 8 else { return nil }
+            var n: UInt128 = 0
+            for k in i..<j {
+                guard let h = hexValue(b[k]) else { return nil }
+                n = n << 4 | UInt128(h)
+            }
+            value = value << 16 | n
+            count += 1
+            if last { return (value, count) }
+            i = j + 1
         }
-        return out
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x41...0x46: return c - 0x41 + 10
+        case 0x61...0x66: return c - 0x61 + 10
+        default: return nil
+        }
     }
 
     /// RFC 5952: lowercase, leading zeros dropped, the longest run (≥ 2) of zero groups as `::`.
@@ -184,17 +240,46 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `addr/len`; a bare address is rejected unless `allowBareAddress` (then /32 or /128).
     public init?(_ text: some StringProtocol, allowBareAddress: Bool = false) {
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let addr = IPAddress(parts[0]) else { return nil }
-        if parts.count == 1 {
-            guard allowBareAddress else { return nil }
-            self.init(address: addr, prefixLength: addr.bitWidth)
-            return
+        guard let parsed = IPNetwork.parse(utf8: text.utf8, allowBareAddress: allowBareAddress) else { return nil }
+        self = parsed
+    }
+
+    /// `init?(_:allowBareAddress:)` for the common argument types, without the generic dispatch.
+    public init?(_ text: String, allowBareAddress: Bool = false) {
+        guard let parsed = IPNetwork.parse(utf8: text.utf8, allowBareAddress: allowBareAddress) else { return nil }
+        self = parsed
+    }
+
+    public init?(_ text: Substring, allowBareAddress: Bool = false) {
+        guard let parsed = IPNetwork.parse(utf8: text.utf8, allowBareAddress: allowBareAddress) else { return nil }
+        self = parsed
+    }
+
+    static func parse(utf8: some Collection<UInt8>, allowBareAddress: Bool) -> IPNetwork? {
+        if let parsed = utf8.withContiguousStorageIfAvailable({ parse(bytes: $0, allowBareAddress: allowBareAddress) }) {
+            return parsed
         }
-        guard parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let len = Int(parts[1]), len <= addr.bitWidth,
-            !parts[1].isEmpty
-        else { return nil }
-        self.init(address: addr, prefixLength: len)
+        return Array(utf8).withUnsafeBufferPointer { parse(bytes: $0, allowBareAddress: allowBareAddress) }
+    }
+
+    static func parse(bytes b: UnsafeBufferPointer<UInt8>, allowBareAddress: Bool) -> IPNetwork? {
+        var slash = 0
+        while slash < b.count && b[slash] != UInt8(ascii: "/") { slash += 1 }
+        guard let address = IPAddress.parse(bytes: b, 0, slash) else { return nil }
+        if slash == b.count {
+            guard allowBareAddress else { return nil }
+            return IPNetwork(address: address, prefixLength: address.bitWidth)
+        }
+        var length = 0
+        var i = slash + 1
+        guard i < b.count else { return nil }
+        while i < b.count {
+            guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
+            length = length * 10 + Int(b[i] - 0x30)
+            guard length <= address.bitWidth else { return nil }
+            i += 1
+        }
+        return IPNetwork(address: address, prefixLength: length)
     }
 
     /// The single-address network of `address` (/32 or /128).
@@ -254,3 +339,6 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(address)/\(prefixLength)" }
 }
+
+private let colon = UInt8(ascii: ":")
+private let dot = UInt8(ascii: ".")

@@ -31,6 +31,11 @@ public struct Selector: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``SelectorParseError`` naming the 1-based column and what was expected.
     public init(parsing text: String) throws(SelectorParseError) {
+        // Every IP pool's default nodeSelector, read at each plugin start: no parser needed.
+        if text == "all()" || text.isEmpty {
+            self.init(.all)
+            return
+        }
         var parser = Parser(text)
         self.init(try parser.parseSelector())
     }
