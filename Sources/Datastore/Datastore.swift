@@ -80,6 +80,20 @@ public struct ListResult: Sendable, Hashable {
     }
 }
 
+/// One read of a batch (`Datastore.read(_:)`).
+public enum BatchRead: Sendable, Hashable {
+    /// The key's value (`Datastore.get`).
+    case get(String)
+    /// Every key under the prefix (`Datastore.list(prefix:)`).
+    case list(prefix: String)
+}
+
+/// The answer to one `BatchRead`, in the same position.
+public enum BatchReadResult: Sendable, Hashable {
+    case value(KeyValue?)
+    case list(ListResult)
+}
+
 /// One change seen by a watch.
 public struct WatchEvent: Sendable, Hashable {
     public enum Kind: Sendable, Hashable { case put, delete }
@@ -149,6 +163,10 @@ public protocol Datastore: AnyObject, Sendable {
     func get(_ key: String) throws(DatastoreError) -> KeyValue?
     /// Every key starting with `prefix`, sorted by key, read at one revision.
     func list(prefix: String) throws(DatastoreError) -> ListResult
+    /// Several reads at once, answered in order: in one request where the backend can (etcd:
+    /// one read-only `Txn` of ranges; SQLite: one read transaction), so at one revision.
+    /// The default runs them one by one.
+    func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult]
     /// Applies `txn` atomically.
     func transact(_ txn: Transaction) throws(DatastoreError) -> TransactionResult
     /// Watches keys under `prefix` for changes with a revision greater than `revision`.
@@ -162,6 +180,18 @@ public protocol Datastore: AnyObject, Sendable {
 // MARK: - Conveniences over `transact`
 
 extension Datastore {
+    public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] {
+        var results: [BatchReadResult] = []
+        results.reserveCapacity(reads.count)
+        for read in reads {
+            switch read {
+            case .get(let key): results.append(.value(try get(key)))
+            case .list(let prefix): results.append(.list(try list(prefix: prefix)))
+            }
+        }
+        return results
+    }
+
     /// Writes unconditionally. Returns the new revision.
     @discardableResult
     public func put(_ key: String, _ value: String) throws(DatastoreError) -> Int64 {

@@ -5,7 +5,7 @@ import Datastore
 public enum DatastoreConformance {
     public static let cases: [ConformanceCase] = [
         revisions, keyRevisions, createIfAbsent, compareAndSwap, deleteWithRevision, deletePrefix,
-        listSortedAtOneRevision, prefixWithinSegment, valuesByteExact, transactionElse,
+        listSortedAtOneRevision, prefixWithinSegment, batchReads, prefetchServesOnce, valuesByteExact, transactionElse,
         multipleComparisons, watchHistory, watchLive, watchPrefixFilter, watchTimeout,
         watchCompacted, concurrentIncrements, closedStore,
     ]
@@ -133,6 +133,53 @@ public enum DatastoreConformance {
             try checkEqual(kv.version, 1, "version of \(k) in list")
         }
         try checkEqual(try s.list(prefix: p + "nothing/").kvs, [], "list of an empty prefix")
+    }
+
+    static let batchReads = ConformanceCase("a batch of reads answers each read as alone, in order, at one revision") { s in
+        let p = uniquePrefix()
+        try s.put(p + "h/x", "handle")
+        try s.put(p + "pools/a", "A")
+        try s.put(p + "pools/b", "B")
+        try s.put(p + "poolsx", "not under pools/")
+        let revision = try s.put(p + "k", "k")
+        let reads: [BatchRead] = [.get(p + "h/x"), .list(prefix: p + "pools/"), .get(p + "missing"),
+                                  .list(prefix: p + "none/"), .get(p + "k"), .get(p + "h/x")]
+        let results = try s.read(reads)
+        try checkEqual(results.count, reads.count, "answers to a batch of \(reads.count) reads")
+        for (read, result) in zip(reads, results) {
+            switch (read, result) {
+            case (.get(let key), .value(let kv)):
+                try checkEqual(kv, try s.get(key), "batch answer for get \(key)")
+            case (.list(let prefix), .list(let page)):
+                let alone = try s.list(prefix: prefix)
+                try checkEqual(page.kvs, alone.kvs, "batch answer for list \(prefix)")
+                try checkEqual(page.revision, revision, "revision of the batch's list \(prefix)")
+            default:
+                throw ConformanceFailure("batch answer of the wrong kind for \(read): \(result)")
+            }
+        }
+        try checkEqual(try s.currentRevision(), revision, "revision after a batch of reads")
+        try checkEqual(try s.read([]), [], "an empty batch")
+    }
+
+    static let prefetchServesOnce = ConformanceCase("a prefetched read is served once, and never after the caller's own write") { s in
+        let p = uniquePrefix()
+        try s.put(p + "a", "1")
+        try s.put(p + "l/x", "1")
+        let pre = try PrefetchingDatastore(s, prefetching: [.get(p + "a"), .list(prefix: p + "l/"), .get(p + "b")])
+        // Another writer changes the keys after the batch: the first reads still see the
+        // batch (as if read then), later ones the store.
+        try s.put(p + "a", "2")
+        try s.put(p + "l/y", "2")
+        try checkEqual(try pre.get(p + "a")?.value, "1", "first get of a prefetched key")
+        try checkEqual(try pre.get(p + "a")?.value, "2", "second get of a prefetched key")
+        try checkEqual(try pre.list(prefix: p + "l/").kvs.map(\.key), [p + "l/x"], "first list of a prefetched prefix")
+        try checkEqual(try pre.list(prefix: p + "l/").kvs.map(\.key), [p + "l/x", p + "l/y"], "second list of a prefetched prefix")
+        // A write through the store drops the prefetched answer it changes.
+        try check(pre.isPending(.get(p + "b")), "prefetched get of b waits to be served")
+        _ = try pre.create(p + "b", "mine")
+        try check(!pre.isPending(.get(p + "b")), "a prefetched answer the caller's write changed is dropped")
+        try checkEqual(try pre.get(p + "b")?.value, "mine", "get after the caller's own write")
     }
 
     static let prefixWithinSegment = ConformanceCase("a prefix that is a prefix of another key segment") { s in

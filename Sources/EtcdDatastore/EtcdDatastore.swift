@@ -69,6 +69,38 @@ public final class EtcdDatastore: Datastore {
         return ListResult(kvs: try EtcdWire.keyValues(answer), revision: try EtcdWire.revision(answer))
     }
 
+    /// Every read in one round trip: a `Txn` with no comparison whose operations are all
+    /// ranges, which etcd serves at one revision without a write (no raft proposal, no
+    /// revision bump), so it is resent like any read when its answer is lost.
+    public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] {
+        if reads.isEmpty { return [] }
+        let operations: [JSON] = reads.map { read in
+            switch read {
+            case .get(let key):
+                return ["request_range": ["key": EtcdWire.bytes(key)]]
+            case .list(let prefix):
+                let r = EtcdWire.prefixRange(prefix)
+                return ["request_range": ["key": EtcdWire.bytes(r.key), "range_end": EtcdWire.bytes(r.end)]]
+            }
+        }
+        let answer = try call("kv/txn", ["success": .array(operations)], isWrite: false)
+        let revision = try EtcdWire.revision(answer)
+        guard let responses = answer["responses"]?.arrayValue, responses.count == reads.count else {
+            throw .failed("etcd: a transaction of \(reads.count) reads was answered with \(answer["responses"]?.arrayValue?.count ?? 0)")
+        }
+        var results: [BatchReadResult] = []
+        results.reserveCapacity(reads.count)
+        for (read, response) in zip(reads, responses) {
+            guard let range = response["response_range"] else { throw .failed("etcd: a read of a transaction has no range answer") }
+            let kvs = try EtcdWire.keyValues(range)
+            switch read {
+            case .get: results.append(.value(kvs.first))
+            case .list: results.append(.list(ListResult(kvs: kvs, revision: revision)))
+            }
+        }
+        return results
+    }
+
     /// Applies `txn` as one etcd `Txn`. See the type's documentation for what each error
     /// says about whether the write happened.
     public func transact(_ txn: Transaction) throws(DatastoreError) -> TransactionResult {

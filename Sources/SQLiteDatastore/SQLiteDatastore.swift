@@ -89,6 +89,31 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
         }
     }
 
+    /// Every read in one read transaction: one snapshot, one lock round.
+    public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] {
+        if reads.isEmpty { return [] }
+        return try inTransaction(write: false) { (c) throws(DatastoreError) -> [BatchReadResult] in
+            var revision: Int64?
+            var results: [BatchReadResult] = []
+            results.reserveCapacity(reads.count)
+            for read in reads {
+                switch read {
+                case .get(let key):
+                    results.append(.value(try row(c, key)))
+                case .list(let prefix):
+                    if revision == nil { revision = try meta(c, "revision") }
+                    var kvs: [KeyValue] = []
+                    let (sql, bindings) = ranged(Schema.listRange, Schema.listFrom, prefix: prefix)
+                    try c.query(sql, bindings) { (s) throws(DatastoreError) in
+                        kvs.append(KeyValue(key: s.text(0), value: s.text(1), createRevision: s.int(2), modRevision: s.int(3), version: s.int(4)))
+                    }
+                    results.append(.list(ListResult(kvs: kvs, revision: revision!)))
+                }
+            }
+            return results
+        }
+    }
+
     public func currentRevision() throws(DatastoreError) -> Int64 {
         try withConnection { (c) throws(DatastoreError) -> Int64 in try meta(c, "revision") }
     }
