@@ -5,6 +5,15 @@ import PackageDescription
 // libraries on their path import Glibc only: no Foundation, no third-party packages.
 // calicoctl and calico-felix are long-lived or interactive and may use more.
 
+/// The `calico` and `calico-ipam` executables' link (see their targets below).
+let pluginLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"]),
+    // Release builds (built with --static-swift-stdlib, as scripts/ do) also take libstdc++
+    // and libgcc from their archives: see Sources/calico/linker/libstdc++.so.
+    .unsafeFlags(["-L", Context.packageDirectory + "/Sources/calico/linker", "-Xclang-linker", "-static-libgcc"],
+                 .when(configuration: .release)),
+]
+
 let package = Package(
     name: "calico-mesos",
     platforms: [.macOS(.v13)],
@@ -39,7 +48,10 @@ let package = Package(
         // Datastore: protocol + key layout, then one target per backend, then selection.
         .target(name: "Datastore", dependencies: ["JSON"]),
         .target(name: "SQLiteDatastore", dependencies: ["Datastore", "CSQLite", "POSIX"]),
-        .target(name: "HTTPClient", dependencies: ["POSIX", "COpenSSL"]),
+        // OpenSSL linked statically (see OpenSSLLibrary.swift): Debian's libssl-dev ships
+        // the archives, and a position-dependent plugin neither loads nor relocates them.
+        .target(name: "HTTPClient", dependencies: ["POSIX", "COpenSSL"],
+                linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libssl.a", "-Xlinker", "-l:libcrypto.a"])]),
         .target(name: "EtcdDatastore", dependencies: ["Datastore", "HTTPClient", "JSON", "POSIX"]),
         .target(name: "Datastores", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "JSON", "POSIX"]),
         // The protocol's conformance suite, run by every backend's tests.
@@ -56,8 +68,15 @@ let package = Package(
         .target(name: "CNIHarness", dependencies: ["CNI", "JSON", "POSIX", "IPAddress", "NetNS", "Netlink"]),
 
         // Thin executables.
-        .executableTarget(name: "calico", dependencies: ["CalicoCNI"]),
-        .executableTarget(name: "calico-ipam", dependencies: ["CalicoCNI"]),
+        // The plugins start once per container launch, so they link like Debian's CNI
+        // plugins: a position-dependent executable (no relocation pass over the Swift
+        // metadata at every start) that exports no symbols (the static Swift stdlib's
+        // -export-dynamic puts ~4,000 in the dynamic table for the loader to hash and
+        // dladdr to walk), and in release builds with libstdc++ and libgcc linked in.
+        // Together ~1 ms of every invocation: the only shared libraries left are libc,
+        // libm and libsqlite3.
+        .executableTarget(name: "calico", dependencies: ["CalicoCNI"], exclude: ["linker"], linkerSettings: pluginLinkerSettings),
+        .executableTarget(name: "calico-ipam", dependencies: ["CalicoCNI"], linkerSettings: pluginLinkerSettings),
         .executableTarget(name: "calicoctl", dependencies: ["CalicoCtl"]),
         .executableTarget(name: "calico-felix", dependencies: ["Felix"]),
         .executableTarget(name: "cni-harness", dependencies: ["CNIHarness"]),

@@ -1,6 +1,5 @@
-// OpenSSL's declarations and constants for HTTPClient, which resolves the functions at
-// run time (dlopen of libssl.so.3) instead of linking them: nothing here may call into
-// OpenSSL. Below, the constants Swift cannot import because their macros contain casts.
+// OpenSSL's declarations and constants for HTTPClient. Below, the constants Swift cannot
+// import because their macros contain casts.
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

@@ -4,6 +4,8 @@ import Datastore
 import Datastores
 import IPAddress
 import JSON
+import Netlink
+import POSIX
 
 /// `calico`: attaches a container to a Calico network.
 ///
@@ -36,42 +38,91 @@ public struct CalicoPlugin: CNIPlugin {
 
     public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
         let settings = try CalicoSettings(conf: request.conf)
-        let context = try Context(request: request, settings: settings)
-        defer { context.close() }
+        let ipamSettings = try IPAMPluginSettings(conf: request.conf)
         let log = request.log
+
+        // The kernel's part needs no address until its very end, and the datastore's part
+        // needs no kernel state: they run side by side, the veth on its own thread while
+        // this one takes the address and writes the records. The container's MAC is picked
+        // here so the WorkloadEndpoint can be written before the interface exists.
+        let workload = WorkloadAttachment(
+            containerID: request.containerID, interfaceName: request.ifName,
+            containerNamespacePath: request.netns ?? "", addresses: [], mtu: settings.mtu,
+            allowIPForwarding: settings.allowIPForwarding, containerMAC: .random())
+        // Our IPAM says which families it assigns; another plugin's answer is a guess
+        // (IPv4), which `complete` corrects.
+        let families = settings.usesCalicoIPAM
+            ? AddressFamilies(ipv4: ipamSettings.assignIPv4, ipv6: ipamSettings.assignIPv6)
+            : AddressFamilies(ipv4: true, ipv6: false)
+        let kernel = ConcurrentWork { () throws(DataplaneError) -> (WorkloadDataplane, PreparedVeth) in
+            // A host veth of this name is left alone here: until IPAM answers it may be a
+            // live attachment's (a duplicate ADD, which IPAM refuses).
+            let dataplane = try WorkloadDataplane()
+            return (dataplane, try dataplane.prepareVeth(workload, families: families, replacingLeftovers: false))
+        }
+        /// Undoes the kernel's part after the datastore's failed.
+        func abandonVeth() {
+            if let (dataplane, veth) = try? kernel.wait() { dataplane.discard(veth) }
+        }
+
+        // What the ADD reads first (IPAM's handle, pools and affinities; the profile), in
+        // one batch: on etcd one round trip instead of four.
+        var prefetch: [BatchRead] = [.get(ResourceKind.profile.key(name: request.conf.name))]
+        if settings.usesCalicoIPAM {
+            prefetch += IPAMPluginSession.addReads(
+                settings: ipamSettings, handleID: IPAMPlugin.handleID(network: request.conf.name, containerID: request.containerID))
+        }
+        let context: Context
+        do { context = try Context(request: request, settings: settings, ipamSettings: ipamSettings, prefetching: prefetch) } catch {
+            abandonVeth()
+            throw error
+        }
+        defer { context.close() }
 
         // 1. An address. A duplicate ADD is refused by IPAM and changes nothing.
         let assigned: CNIResult
-        do { assigned = try context.ipamAdd() } catch { throw error.error }
+        do { assigned = try context.ipamAdd() } catch {
+            abandonVeth()
+            throw error.error
+        }
         let addresses = assigned.ips.map(\.address.address)
         guard !addresses.isEmpty else {
+            abandonVeth()
             context.ipamRollback(addresses)
             throw .invalidNetworkConfig("IPAM plugin \(settings.ipamType) returned no address")
         }
 
-        // 2. The kernel side.
-        let workload = WorkloadAttachment(
-            containerID: request.containerID, interfaceName: request.ifName,
-            containerNamespacePath: request.netns ?? "", addresses: addresses, mtu: settings.mtu,
-            allowIPForwarding: settings.allowIPForwarding)
-        let attached: AttachedWorkload
+        // 2. The records felix programs the policy from: the endpoint names the host veth
+        // and the MAC picked above, so it needs nothing from the kernel.
+        let hostVethName = workload.hostVethName
         do {
-            attached = try WorkloadDataplane().attach(workload)
+            try context.ensureProfile()
+            try context.writeEndpoint(hostVethName: hostVethName, containerMAC: workload.containerMAC!, addresses: addresses)
         } catch {
+            abandonVeth()
+            context.ipamRollback(addresses)
+            throw error
+        }
+
+        // 3. The kernel side, finished with the addresses.
+        let attached: AttachedWorkload
+        do throws(DataplaneError) {
+            let dataplane: WorkloadDataplane
+            let veth: PreparedVeth
+            do {
+                (dataplane, veth) = try kernel.wait()
+            } catch .hostVethExists {
+                // IPAM gave this ADD the address, so no live attachment owns that veth: it
+                // is what an earlier ADD of this container left. Replace it.
+                dataplane = try WorkloadDataplane()
+                veth = try dataplane.prepareVeth(workload, families: families, replacingLeftovers: true)
+            }
+            attached = try dataplane.complete(veth, addresses: addresses)
+        } catch {
+            context.undoEndpoint()
             context.ipamRollback(addresses)
             throw CNIError(code: Self.dataplaneCode, msg: "could not attach \(request.ifName) of container \(request.containerID)",
                            details: error.description)
-        }
-
-        // 3. The records felix programs the policy from.
-        do {
-            try context.ensureProfile()
-            try context.writeEndpoint(workload: workload, attached: attached, addresses: addresses)
-        } catch {
-            try? WorkloadDataplane().detach(hostVethName: workload.hostVethName, containerNamespacePath: request.netns,
-                                            interfaceName: request.ifName)
-            context.ipamRollback(addresses)
-            throw error
         }
         log.info("attached \(request.containerID)/\(request.ifName) as \(attached.hostVethName) with \(addresses.map(\.description).joined(separator: ", "))")
 
@@ -177,10 +228,25 @@ extension CalicoPlugin {
         let resources: ResourceClient
 
         init(request: CNIRequest, settings: CalicoSettings) throws(CNIError) {
+            try self.init(request: request, settings: settings, ipamSettings: IPAMPluginSettings(conf: request.conf))
+        }
+
+        /// Opens the datastore, first reading `prefetching` in one batch when given.
+        init(request: CNIRequest, settings: CalicoSettings, ipamSettings: IPAMPluginSettings,
+             prefetching reads: [BatchRead] = []) throws(CNIError) {
             self.request = request
             self.settings = settings
-            ipamSettings = try IPAMPluginSettings(conf: request.conf)
-            do { store = try openDatastore(ipamSettings.datastore) } catch { throw IPAMPlugin.cniError(error) }
+            self.ipamSettings = ipamSettings
+            let opened: any Datastore
+            do { opened = try openDatastore(ipamSettings.datastore) } catch { throw IPAMPlugin.cniError(error) }
+            if reads.isEmpty {
+                store = opened
+            } else {
+                do { store = try PrefetchingDatastore(opened, prefetching: reads) } catch {
+                    opened.close()
+                    throw IPAMPlugin.cniError(error)
+                }
+            }
             resources = ResourceClient(store: store)
         }
 
@@ -254,8 +320,13 @@ extension CalicoPlugin {
         /// egress all, `labelsToApply: {<network>: ""}`), as calico-node's seed did.
         func ensureProfile() throws(CNIError) {
             let name = request.conf.name
-            do {
-                if try resources.get(Profile.self, name: name) != nil { return }
+            do throws(CalicoAPIError) {
+                // Existence is all that matters: a key read, no decoding.
+                do {
+                    if try store.get(ResourceKind.profile.key(name: name)) != nil { return }
+                } catch {
+                    throw CalicoAPIError.datastore(error)
+                }
                 _ = try resources.create(Profile.networkDefault(name: name))
             } catch .alreadyExists {
                 return
@@ -264,11 +335,11 @@ extension CalicoPlugin {
             }
         }
 
-        func writeEndpoint(workload: WorkloadAttachment, attached: AttachedWorkload, addresses: [IPAddress]) throws(CNIError) {
+        func writeEndpoint(hostVethName: String, containerMAC: MACAddress, addresses: [IPAddress]) throws(CNIError) {
             var wep = WorkloadEndpoint(
                 name: endpointName, namespace: settings.namespace, node: node, containerID: request.containerID,
                 endpoint: request.ifName, ipNetworks: addresses.map { IPNetwork(host: $0).description },
-                profiles: [request.conf.name], interfaceName: attached.hostVethName, mac: attached.containerMAC.description)
+                profiles: [request.conf.name], interfaceName: hostVethName, mac: containerMAC.description)
             wep.metadata.labels = settings.labels
             do {
                 // An endpoint is normally new: create it in one round trip, and only when a
@@ -276,6 +347,15 @@ extension CalicoPlugin {
                 do { _ = try resources.create(wep) } catch .alreadyExists { _ = try resources.apply(wep) }
             } catch {
                 throw Self.cniError(error, doing: "write WorkloadEndpoint \(settings.namespace)/\(endpointName)")
+            }
+        }
+
+        /// Removes the endpoint this ADD wrote, after the kernel's part failed. Errors are
+        /// logged: the ADD's own error is what the runtime must see, and its DEL or GC
+        /// removes the record otherwise.
+        func undoEndpoint() {
+            do throws(CNIError) { try deleteEndpoint() } catch {
+                request.log.error("rollback: could not delete WorkloadEndpoint \(endpointName): \(error.msg)")
             }
         }
 

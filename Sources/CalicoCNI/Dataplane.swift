@@ -88,11 +88,15 @@ public struct WorkloadAttachment: Sendable, Hashable {
     /// The host veth's name; `WorkloadDataplane.hostVethName(containerID:interfaceName:)`
     /// unless told.
     public var hostVethName: String
+    /// The container interface's MAC; nil lets the kernel pick one. The plugin picks it
+    /// itself, so that the WorkloadEndpoint can be written before the interface exists.
+    public var containerMAC: MACAddress?
 
     public init(
         containerID: String, interfaceName: String, containerNamespacePath: String, addresses: [IPAddress],
-        mtu: Int = 1500, allowIPForwarding: Bool = false, hostVethName: String? = nil
+        mtu: Int = 1500, allowIPForwarding: Bool = false, hostVethName: String? = nil, containerMAC: MACAddress? = nil
     ) {
+        self.containerMAC = containerMAC
         self.containerID = containerID
         self.interfaceName = interfaceName
         self.containerNamespacePath = containerNamespacePath

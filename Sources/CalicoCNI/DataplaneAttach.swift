@@ -45,32 +45,44 @@ extension WorkloadDataplane {
     /// ip link set caliX up; ip route replace A/32 dev caliX scope link
     /// ```
     public func attach(_ workload: WorkloadAttachment) throws(DataplaneError) -> AttachedWorkload {
+        let veth = try prepareVeth(workload, families: AddressFamilies(workload.addresses), replacingLeftovers: true)
+        return try complete(veth, addresses: workload.addresses)
+    }
+
+    /// The first half of `attach`, which needs no address: the pair, the container's
+    /// gateway neighbour entries and routes and forwarding setting, the host end's settings,
+    /// for the address `families` the workload is expected to get. The plugin runs it on
+    /// its own thread while IPAM picks the addresses; `complete` adds them.
+    ///
+    /// With `replacingLeftovers` false an existing host veth of this name is left alone and
+    /// the call fails with `.hostVethExists`: until IPAM has answered it may belong to a
+    /// live attachment (a duplicate ADD), which IPAM then refuses.
+    ///
+    /// On failure after the pair exists it is deleted again.
+    public func prepareVeth(
+        _ workload: WorkloadAttachment, families: AddressFamilies, replacingLeftovers: Bool
+    ) throws(DataplaneError) -> PreparedVeth {
         let container = try Self.openNamespace(workload.containerNamespacePath)
-        let forwarding = workload.allowIPForwarding ? "1" : "0"
         let containerSocket = try Self.containerSocket(container) {
-            if workload.hasIPv4 { try Sysctl.ipForward.write(forwarding) }
-            if workload.hasIPv6 { try Sysctl.ipv6Forwarding(interface: "all").write(forwarding) }
+            try Self.setContainerForwarding(workload, families: families)
         }
         // With IPv6 the host end stays down until its link-local address is in place;
         // otherwise it comes up as it is created, saving a request.
         let pair = VethPair(
             name: workload.hostVethName, peerName: workload.interfaceName, mtu: workload.mtu,
-            macAddress: Self.hostSideMAC, peerNamespaceDescriptor: container.descriptor, queueCount: 1,
-            isUp: !workload.hasIPv6)
+            macAddress: Self.hostSideMAC, peerMACAddress: workload.containerMAC,
+            peerNamespaceDescriptor: container.descriptor, queueCount: 1, isUp: !families.ipv6)
         // The request carries the namespace's descriptor: keep the handle (and so the
         // descriptor) alive until the kernel has it.
         let hostLink = try withExtendedLifetime(container) { () throws(DataplaneError) -> Link in
-            try createVeth(pair, containerPath: workload.containerNamespacePath)
+            try createVeth(pair, containerPath: workload.containerNamespacePath, replacingLeftovers: replacingLeftovers)
         }
-
         do {
-            let containerLink = try configureContainer(workload, socket: containerSocket)
-            try configureHost(workload, link: hostLink)
-            return AttachedWorkload(
-                hostVethName: hostLink.name, hostVethMAC: hostLink.macAddress ?? Self.hostSideMAC,
-                hostVethIndex: hostLink.index, containerInterfaceName: containerLink.name,
-                containerMAC: containerLink.macAddress ?? MACAddress(value: 0),
-                containerInterfaceIndex: containerLink.index)
+            let containerLink = try prepareContainer(workload, families: families, socket: containerSocket, bringUp: true)
+            try prepareHost(workload, families: families, link: hostLink, isUp: !families.ipv6)
+            return PreparedVeth(
+                workload: workload, families: families, container: container, containerSocket: containerSocket,
+                hostLink: hostLink, containerLink: containerLink)
         } catch {
             // Best effort: if even this fails the next ADD or DEL deletes the link by name.
             try? hostSocket.perform(.deleteLink(index: hostLink.index))
@@ -78,9 +90,67 @@ extension WorkloadDataplane {
         }
     }
 
+    /// The second half of `attach`: the addresses in the container and the host routes to
+    /// them (and whatever a family `prepareVeth` did not expect needs first). On failure
+    /// the veth is deleted.
+    public func complete(_ veth: PreparedVeth, addresses: [IPAddress]) throws(DataplaneError) -> AttachedWorkload {
+        var workload = veth.workload
+        workload.addresses = addresses
+        let actual = AddressFamilies(addresses)
+        let missing = AddressFamilies(ipv4: actual.ipv4 && !veth.families.ipv4, ipv6: actual.ipv6 && !veth.families.ipv6)
+        let hostLink = veth.hostLink
+        do throws(DataplaneError) {
+            if missing.ipv4 || missing.ipv6 {
+                // Only with an IPAM plugin other than ours, which may return any family.
+                do {
+                    try veth.container.run { try Self.setContainerForwarding(workload, families: missing) }
+                } catch {
+                    throw DataplaneError.wrapping(error)
+                }
+                _ = try prepareContainer(workload, families: missing, socket: veth.containerSocket, bringUp: false)
+                try prepareHost(workload, families: missing, link: hostLink, isUp: !veth.families.ipv6)
+            }
+            let containerLink = veth.containerLink
+            do {
+                try veth.containerSocket.perform(addresses.map {
+                    .addAddress(InterfaceAddress(interfaceIndex: containerLink.index, network: IPNetwork(host: $0)))
+                })
+                // Host routes are *replaced*: the address belongs to this workload now,
+                // even if a leaked veth still routes it.
+                try hostSocket.perform(addresses.map {
+                    .replaceRoute(Route(destination: IPNetwork(host: $0), interfaceIndex: hostLink.index, scope: .link))
+                })
+            } catch {
+                throw DataplaneError.netlink(error)
+            }
+            return AttachedWorkload(
+                hostVethName: hostLink.name, hostVethMAC: hostLink.macAddress ?? Self.hostSideMAC,
+                hostVethIndex: hostLink.index, containerInterfaceName: containerLink.name,
+                containerMAC: containerLink.macAddress ?? MACAddress(value: 0),
+                containerInterfaceIndex: containerLink.index)
+        } catch {
+            discard(veth)
+            throw error
+        }
+    }
+
+    /// Deletes a prepared veth (its peer and every route through it go with it): the ADD
+    /// failed elsewhere. Best effort: the next ADD or DEL deletes it by name otherwise.
+    public func discard(_ veth: PreparedVeth) {
+        try? hostSocket.perform(.deleteLink(index: veth.hostLink.index))
+    }
+
+    /// `ip_forward` (IPv6 `all.forwarding`) inside the container, off unless allowed. Runs
+    /// on a thread inside the container's namespace.
+    private static func setContainerForwarding(_ workload: WorkloadAttachment, families: AddressFamilies) throws {
+        let forwarding = workload.allowIPForwarding ? "1" : "0"
+        if families.ipv4 { try Sysctl.ipForward.write(forwarding) }
+        if families.ipv6 { try Sysctl.ipv6Forwarding(interface: "all").write(forwarding) }
+    }
+
     /// Creates the pair; on a name clash, replaces our own leftovers or reports the
     /// container's foreign interface.
-    private func createVeth(_ pair: VethPair, containerPath: String) throws(DataplaneError) -> Link {
+    private func createVeth(_ pair: VethPair, containerPath: String, replacingLeftovers: Bool) throws(DataplaneError) -> Link {
         do {
             return try hostSocket.addVethPair(pair)
         } catch let error where error.isAlreadyExists {
@@ -93,6 +163,7 @@ extension WorkloadDataplane {
             } catch {
                 throw .netlink(error)
             }
+            guard replacingLeftovers else { throw .hostVethExists(name: pair.name) }
             do {
                 try hostSocket.perform(.deleteLink(index: existing.index))
                 return try hostSocket.addVethPair(pair)
@@ -106,42 +177,40 @@ extension WorkloadDataplane {
         }
     }
 
-    /// Addresses, the gateway's neighbour entries and routes inside the container, in one
-    /// batch.
+    /// Inside the container, in one batch: the interface up (when `bringUp`), the
+    /// gateway's neighbour entries and routes for `families`. Addresses come later
+    /// (`complete`): none of this needs them.
     ///
     /// A container can be on several Calico networks (Mesos: `eth0`, `eth1`, one per
     /// network) or on another plugin's network too. The first interface to arrive owns the
     /// default route (metric 0, IPv6 1024); when a route already exists, this interface's
     /// gateway routes are added with metric `1024 + ifindex` instead of replacing the
     /// other's, so each interface keeps working routes and deleting one leaves the other's.
-    private func configureContainer(_ workload: WorkloadAttachment, socket: NetlinkSocket) throws(DataplaneError)
-        -> Link
-    {
+    private func prepareContainer(
+        _ workload: WorkloadAttachment, families: AddressFamilies, socket: NetlinkSocket, bringUp: Bool
+    ) throws(DataplaneError) -> Link {
         do throws(NetlinkError) {
             let link = try socket.link(named: workload.interfaceName)
             let index = link.index
             // The peer cannot come up as it is created (the kernel opens it before the ends
             // are joined), so it comes up first thing here.
-            var requests: [NetlinkRequest] = [.setLinkUp(index: index)]
-            requests += workload.addresses.map {
-                .addAddress(InterfaceAddress(interfaceIndex: index, network: IPNetwork(host: $0)))
-            }
-            if workload.hasIPv4 {
+            var requests: [NetlinkRequest] = bringUp ? [.setLinkUp(index: index)] : []
+            if families.ipv4 {
                 requests.append(.replaceNeighbor(Neighbor(interfaceIndex: index, address: Self.gatewayIPv4, linkAddress: Self.hostSideMAC)))
             }
-            if workload.hasIPv6 {
+            if families.ipv6 {
                 requests.append(.replaceNeighbor(Neighbor(interfaceIndex: index, address: Self.gatewayIPv6, linkAddress: Self.hostSideMAC)))
             }
             let fixed = requests.count
-            let v4 = workload.hasIPv4 ? Self.gatewayRoutesIPv4(index: index, metric: nil) : []
-            let v6 = workload.hasIPv6 ? Self.gatewayRoutesIPv6(index: index, metric: nil) : []
+            let v4 = families.ipv4 ? Self.gatewayRoutesIPv4(index: index, metric: nil) : []
+            let v6 = families.ipv6 ? Self.gatewayRoutesIPv6(index: index, metric: nil) : []
             requests += v4 + v6
             let outcomes = try socket.performEach(requests)
             if let error = outcomes[..<fixed].lazy.compactMap({ $0 }).first { throw error }
 
             let fallback = 1024 + UInt32(index)
             var retry: [NetlinkRequest] = []
-            if workload.hasIPv4 {
+            if families.ipv4 {
                 if let linkRoute = outcomes[fixed] {
                     // Another interface has the gateway's link route: add ours, and the
                     // default through it, at our own metric. (The default in the batch
@@ -178,19 +247,25 @@ extension WorkloadDataplane {
         [.addRoute(Route(destination: IPNetwork(address: .v6(0), prefixLength: 0), gateway: gatewayIPv6, interfaceIndex: index, priority: metric))]
     }
 
-    /// Host settings, the IPv6 link-local gateway address, link up and host routes.
+    /// Host settings for `families`, and for IPv6 the link-local gateway address and the
+    /// link up (it was created down, or is taken down first when `isUp`, so that the kernel
+    /// never makes its own tentative copy of that address). The routes to the workload come
+    /// later (`complete`).
     ///
-    /// The IPv4 settings go through netlink in the same batch as the routes (`/proc/sys`
-    /// writes cost ~30 µs each); IPv6 has no netlink equivalent, so those are `/proc/sys`
-    /// writes in the host namespace, before the link comes up.
-    private func configureHost(_ workload: WorkloadAttachment, link: Link) throws(DataplaneError) {
+    /// The IPv4 settings go through netlink in one batch (`/proc/sys` writes cost ~30 µs
+    /// each); IPv6 has no netlink equivalent, so those are `/proc/sys` writes in the host
+    /// namespace, before the link comes up.
+    private func prepareHost(
+        _ workload: WorkloadAttachment, families: AddressFamilies, link: Link, isUp: Bool
+    ) throws(DataplaneError) {
         let name = link.name
         var requests: [NetlinkRequest] = []
-        if workload.hasIPv4 {
+        if families.ipv4 {
             requests.append(.setIPv4Configuration(linkIndex: link.index, [.proxyARP: 1, .forwarding: 1]))
             requests.append(.setARPParameters(linkIndex: link.index, proxyDelayMilliseconds: 0))
         }
-        if workload.hasIPv6 {
+        if families.ipv6 {
+            if isUp { requests.append(.setLinkDown(index: link.index)) }
             try inHostNamespace {
                 try Sysctl.acceptRouterAdvertisements(interface: name).write("0")
                 try Sysctl.proxyNDP(interface: name).write("1")
@@ -203,9 +278,34 @@ extension WorkloadDataplane {
                         flags: .noDAD, scope: .link)))
             requests.append(.setLinkUp(index: link.index))
         }
-        for address in workload.addresses {
-            requests.append(.replaceRoute(Route(destination: IPNetwork(host: address), interfaceIndex: link.index, scope: .link)))
-        }
         do { try hostSocket.perform(requests) } catch { throw .netlink(error) }
     }
+}
+
+/// Which address families a workload has (or is expected to get).
+public struct AddressFamilies: Sendable, Hashable {
+    public var ipv4: Bool
+    public var ipv6: Bool
+
+    public init(ipv4: Bool, ipv6: Bool) {
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+    }
+
+    /// The families of `addresses`.
+    public init(_ addresses: [IPAddress]) {
+        self.init(ipv4: addresses.contains { !$0.isIPv6 }, ipv6: addresses.contains { $0.isIPv6 })
+    }
+}
+
+/// A workload's veth made by `WorkloadDataplane.prepareVeth`, waiting for its addresses.
+public struct PreparedVeth: Sendable {
+    /// What it was made for (its `addresses` are not used).
+    public let workload: WorkloadAttachment
+    /// The families it was prepared for.
+    public let families: AddressFamilies
+    let container: NetworkNamespace
+    let containerSocket: NetlinkSocket
+    let hostLink: Link
+    let containerLink: Link
 }

@@ -13,6 +13,9 @@ public enum DataplaneError: Error, Sendable, CustomStringConvertible {
     /// The container already has an interface with this name that is not the peer of our
     /// host veth (another plugin's, or a leftover whose host end has another name).
     case containerInterfaceExists(name: String, namespacePath: String)
+    /// A host veth of this name exists and was not to be replaced (`prepareVeth` before
+    /// IPAM has said whether the attachment is live).
+    case hostVethExists(name: String)
 
     public var description: String {
         switch self {
@@ -21,6 +24,8 @@ public enum DataplaneError: Error, Sendable, CustomStringConvertible {
         case .sysctl(let error): return error.description
         case .containerInterfaceExists(let name, let path):
             return "interface \(name) already exists in container namespace \(path)"
+        case .hostVethExists(let name):
+            return "host interface \(name) already exists"
         }
     }
 

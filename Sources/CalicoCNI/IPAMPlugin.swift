@@ -1,4 +1,5 @@
 import CNI
+import CalicoAPI
 import Datastore
 import Datastores
 import IPAddress
@@ -117,6 +118,16 @@ public struct IPAMPluginSession: Sendable {
     /// The attachment's handle.
     public func handleID(_ request: CNIRequest) -> String {
         IPAMPlugin.handleID(network: network, containerID: request.containerID)
+    }
+
+    /// What an ADD reads first, whatever the store holds: the handle (a duplicate ADD?),
+    /// the pools and this host's block affinities of each family assigned. Fetched ahead
+    /// in one batch (`PrefetchingDatastore`), they cost one etcd round trip, not one each.
+    public static func addReads(settings: IPAMPluginSettings, handleID: String) -> [BatchRead] {
+        var reads: [BatchRead] = [.get(CalicoKeys.handle(handleID)), .list(prefix: ResourceKind.ipPool.keyPrefix())]
+        if settings.assignIPv4 { reads.append(.list(prefix: CalicoKeys.affinityPrefix(node: settings.node, ipv6: false))) }
+        if settings.assignIPv6 { reads.append(.list(prefix: CalicoKeys.affinityPrefix(node: settings.node, ipv6: true))) }
+        return reads
     }
 
     /// IPAM ADD. A duplicate (the handle already held addresses) is refused with code 100

@@ -99,7 +99,7 @@ public struct NamespaceIdentity: Sendable, Hashable {
 /// One `run` call: the body, the namespace to enter, and the result, shared between the
 /// caller and the thread. The caller waits in `pthread_join`, which orders the thread's
 /// writes before the caller's reads, so no lock is needed.
-private final class NamespaceJob<Result> {
+private final class NamespaceJob<Result>: ThreadEntry {
     let descriptor: CInt
     let body: () throws -> Result
     var outcome: Swift.Result<Result, any Error>?
@@ -107,32 +107,27 @@ private final class NamespaceJob<Result> {
     init(descriptor: CInt, body: @escaping () throws -> Result) {
         self.descriptor = descriptor
         self.body = body
+        super.init()
     }
 
     func runOnNewThread() throws(NetNSError) {
-        let context = Unmanaged.passRetained(self as AnyObject).toOpaque()
+        // A class method as the entry point: no dynamic cast (see `ThreadEntry`).
+        let context = Unmanaged<ThreadEntry>.passRetained(self).toOpaque()
         var thread = pthread_t()
         let created = pthread_create(
             &thread, nil,
             { raw in
-                let job = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue()
-                (job as! NamespaceJobRunnable).runInNamespace()
+                Unmanaged<ThreadEntry>.fromOpaque(raw!).takeRetainedValue().run()
                 return nil
             }, context)
         if created != 0 {
-            Unmanaged<AnyObject>.fromOpaque(context).release()
+            Unmanaged<ThreadEntry>.fromOpaque(context).release()
             throw .system(Errno(created, call: "pthread_create"))
         }
         pthread_join(thread, nil)
     }
-}
 
-private protocol NamespaceJobRunnable: AnyObject {
-    func runInNamespace()
-}
-
-extension NamespaceJob: NamespaceJobRunnable {
-    func runInNamespace() {
+    override func run() {
         // setns(CLONE_NEWNET) moves only this thread; it ends right after the body, so it
         // never has to switch back.
         if cnl_setns(descriptor, cnl_clone_newnet()) != 0 {

@@ -190,4 +190,30 @@ struct RollbackTests {
         #expect(otherIP != ip)
         #expect(try other.ping(ip))
     }
+
+    /// What a crashed ADD leaves: the container's veth, but no address, handle or endpoint
+    /// for it (here: the records are in another store). IPAM gives the new ADD an address,
+    /// so the veth is nobody's and is replaced, not refused; the container ends with one
+    /// interface, the new address, and an endpoint naming the MAC it really has.
+    @Test func leftoverVethOfACrashedAddIsReplaced() throws {
+        let agent = try Agent(store: ClusterStore())
+        let container = try Container()
+        let elsewhere = ClusterStore()
+        let first = try agent.attach(container, network: NetworkConfig(store: elsewhere, node: agent.node))
+        let leftover = try #require(try agent.workloadLinks().first)
+
+        let ip = try agent.attach(container)
+        let veth = try #require(try agent.workloadLinks().first)
+        #expect(try agent.workloadLinks().count == 1)
+        #expect(veth["ifname"] == leftover["ifname"] && veth["ifindex"] != leftover["ifindex"], "the veth was made afresh")
+        #expect(try container.linkNames() == ["eth0", "lo"])
+        #expect(try container.addresses("eth0") == [ip + "/32"])
+        #expect(try agent.workloadRoutes() == ["\(ip) \(veth["ifname"]?.stringValue ?? "")"], "no route to \(first) is left")
+        let endpoint = try #require(try agent.store.endpoints().first).value
+        #expect(endpoint["spec"]?["mac"]?.stringValue == (try container.link("eth0"))?["address"]?.stringValue)
+        try container.bringLoopbackUp()
+        #expect(try agent.ping(ip))
+        #expect(try agent.del(container).status == 0)
+        try DelTests.expectNothingLeft(agent, [container])
+    }
 }
