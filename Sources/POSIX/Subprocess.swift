@@ -166,7 +166,10 @@ public enum Subprocess {
         return (fds[0], fds[1])
     }
 
-    private static func spawn(
+    /// Starts `executable` with `stdin`, `stdout` and `stderr` as its fds 0–2 and no other
+    /// descriptor, in its own process group, with default signal handling; returns its pid.
+    /// The caller reaps it (`waitpid`). `run` is this plus the pipes and the waiting.
+    public static func spawn(
         executable: String, arguments: [String], environment: [String: String],
         stdin: Int32, stdout: Int32, stderr: Int32
     ) throws(Errno) -> pid_t {

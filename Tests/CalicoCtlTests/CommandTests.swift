@@ -287,7 +287,7 @@ struct IPAMAndNodeTests {
         // A process named calico-felix, as felix will be.
         let felix = ctl.directory.appendingPathComponent("calico-felix")
         try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: felix.path)
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = felix
         p.arguments = ["30"]
         try p.run()

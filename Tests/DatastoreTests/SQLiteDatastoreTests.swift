@@ -19,7 +19,7 @@ private struct ShellDied: Error { var output: String }
 
 /// A `sqlite3` CLI child fed SQL on stdin, for holding locks and dying mid-transaction.
 private final class SQLiteShell {
-    let process = Process()
+    let process = ChildProcess()
     let input = Pipe()
     let output = Pipe()
 

@@ -105,7 +105,7 @@ struct PluginError: Error, CustomStringConvertible {
 
 /// A background process (`ip netns exec … <argv>`), killed on `stop()`.
 final class BackgroundProcess {
-    let process = Process()
+    let process = ChildProcess()
     let logURL: URL
 
     init(_ argv: [String], environment: [String: String]? = nil, log: URL) throws {

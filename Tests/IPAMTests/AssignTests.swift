@@ -243,7 +243,7 @@ import Testing
 
     @Test func aLostClaimIsSettledByRereading() throws {
         let inner = InMemoryDatastore()
-        try ResourceClient(store: inner).create(IPPool(name: "p", cidr: "10.82.0.0/16"))
+        _ = try ResourceClient(store: inner).create(IPPool(name: "p", cidr: "10.82.0.0/16"))
         // Lose the answers of the claim's writes: pending affinity, block create, confirmation,
         // then the first allocation.
         let flaky = FlakyStore(inner: inner, failures: 3, applyBeforeFailing: true, keyFilter: "/calico/ipam/v2/")
@@ -258,7 +258,7 @@ import Testing
         // The same, with the writes not applied: each attempt fails at once with the
         // datastore's error and leaves what it wrote before; the next attempt carries on.
         let inner2 = InMemoryDatastore()
-        try ResourceClient(store: inner2).create(IPPool(name: "p", cidr: "10.82.0.0/16"))
+        _ = try ResourceClient(store: inner2).create(IPPool(name: "p", cidr: "10.82.0.0/16"))
         let flaky2 = FlakyStore(inner: inner2, failures: 4, applyBeforeFailing: false, keyFilter: "/calico/ipam/v2/")
         var b: Assignment?
         for attempt in 1...5 where b == nil {

@@ -241,9 +241,9 @@ struct CalicoIPAMBinaryTests {
 
     /// Starts every invocation before waiting for any of them.
     static func runAtOnce(_ calls: [(String, String)], config: String, netns: Bool = true) throws -> [Finished] {
-        var running: [(Process, Pipe, Pipe)] = []
+        var running: [(ChildProcess, Pipe, Pipe)] = []
         for (command, id) in calls {
-            let p = Process()
+            let p = ChildProcess()
             p.executableURL = URL(fileURLWithPath: binary)
             p.environment = env(command, id, netns: netns)
             let input = Pipe(), output = Pipe(), errors = Pipe()

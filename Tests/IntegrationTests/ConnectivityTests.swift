@@ -10,7 +10,7 @@ import TestSupport
 struct ConnectivityTests {
     /// `busybox httpd` serving `/id` in `container` until `stop()`.
     final class Server {
-        let process = Process()
+        let process = ChildProcess()
         let root = TestEnvironment.temporaryDirectory("e2e-www")
 
         init(in container: Container, id: String) throws {

@@ -110,7 +110,7 @@ struct RollbackTests {
         let liveIP = try agent.attach(live, network: network)
 
         // sqlite3 holds an exclusive write lock until its stdin closes.
-        let holder = Process()
+        let holder = ChildProcess()
         holder.executableURL = URL(fileURLWithPath: TestEnvironment.which("sqlite3")!)
         holder.arguments = [store.path]
         let input = Pipe()

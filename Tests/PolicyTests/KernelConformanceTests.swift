@@ -14,7 +14,7 @@ final class KernelCluster {
     let host: TestNamespace
     var byInterface: [String: TestNamespace] = [:]
     let outside: TestNamespace
-    var servers: [Process] = []
+    var servers: [ChildProcess] = []
     static let ports: [UInt16] = [22, 23, 53, 80, 81, 443, 8080, 9001]
 
     init(webRoot: URL) throws {
@@ -48,7 +48,7 @@ final class KernelCluster {
         }
         for ns in Array(byInterface.values) + [outside] {
             for port in Self.ports {
-                let p = Process()
+                let p = ChildProcess()
                 p.executableURL = URL(fileURLWithPath: TestEnvironment.which("ip")!)
                 p.arguments = ["netns", "exec", ns.name, "busybox", "httpd", "-f", "-p", String(port), "-h", webRoot.path]
                 p.standardOutput = FileHandle.nullDevice

@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 
 /// What a finished process left behind.
 public struct CommandResult: Sendable {
@@ -20,42 +21,28 @@ public struct CommandError: Error, CustomStringConvertible {
 /// Runs programs for tests, with the environment REPLACED (as Mesos does) when given.
 public enum Command {
     /// Runs `argv` with `environment` (nil: inherit), feeding `stdin`, and waits.
+    ///
+    /// Through POSIX `Subprocess` (posix_spawn, one poll loop over both outputs, a deadline
+    /// that kills the child's process group), not Foundation's `Process`, whose `run()`
+    /// intermittently crashes the test process (see `ChildProcess`). A child that
+    /// daemonised, or a grandchild holding the pipes, cannot hang the run either: after
+    /// `timeout` the group is killed. `status` is the exit status, the signal number of a
+    /// child killed by a signal, or -1 when it was killed at the deadline.
     @discardableResult
     public static func run(_ argv: [String], environment: [String: String]? = nil, stdin: Data = Data(),
                            timeout: TimeInterval = 60) throws -> CommandResult {
-        let p = Process()
         let exe = argv[0].hasPrefix("/") ? argv[0] : (TestEnvironment.which(argv[0]) ?? argv[0])
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        if let environment { p.environment = environment }
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        try p.run()
-        let group = DispatchGroup()
-        nonisolated(unsafe) var out = Data(), err = Data()
-        group.enter()
-        DispatchQueue.global().async { out = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { err = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        if !stdin.isEmpty { inPipe.fileHandleForWriting.write(stdin) }
-        try? inPipe.fileHandleForWriting.close()
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            p.terminate()
-            _ = group.wait(timeout: .now() + 5)
+        let out = try Subprocess.run(
+            executable: exe, arguments: Array(argv.dropFirst()),
+            environment: environment ?? ProcessInfo.processInfo.environment,
+            stdin: Array(stdin), deadline: Deadline(secondsFromNow: timeout))
+        let status: Int32
+        switch out.termination {
+        case _ where out.timedOut: status = -1
+        case .exited(let code): status = code
+        case .signaled(let signal): status = signal
         }
-        // Bounded wait for the exit: a child that daemonised (or a grandchild holding the
-        // pipes) must not hang the test run; after the bound it is killed.
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(2_000) }
-        if p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            let grace = Date().addingTimeInterval(5)
-            while p.isRunning && Date() < grace { usleep(2_000) }
-        }
-        let status: Int32 = p.isRunning ? -1 : p.terminationStatus
-        return CommandResult(status: status, stdout: out, stderr: err)
+        return CommandResult(status: status, stdout: Data(out.stdout), stderr: Data(out.stderr))
     }
 
     /// Runs `argv` and throws unless it exits 0. Returns stdout as text.

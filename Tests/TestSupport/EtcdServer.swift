@@ -43,7 +43,7 @@ public final class EtcdServer: @unchecked Sendable {
     public let peerPort: Int
     /// Set for the TLS variant.
     public let certificates: Certificates?
-    private var process: Process?
+    private var process: ChildProcess?
     private var destroyed = false
 
     /// `http://127.0.0.1:<port>` or `https://127.0.0.1:<port>`.
@@ -86,7 +86,7 @@ public final class EtcdServer: @unchecked Sendable {
         if let c = certificates {
             args += ["--cert-file", c.serverCert, "--key-file", c.serverKey, "--trusted-ca-file", c.caCert, "--client-cert-auth"]
         }
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = URL(fileURLWithPath: Self.etcdPath)
         p.arguments = args
         let logURL = directory.appendingPathComponent("etcd.log")
