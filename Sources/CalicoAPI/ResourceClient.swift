@@ -45,20 +45,28 @@ public struct ResourceClient: Sendable {
     /// defaults, a new `uid` and `creationTimestamp`. Returns what was stored, with its
     /// `resourceVersion`.
     public func create<R: CalicoResource>(_ resource: R) throws(CalicoAPIError) -> R {
-        var r = resource.withDefaults()
-        if R.kind.isNamespaced, r.metadata.namespace == nil { r.metadata.namespace = "default" }
-        if !R.kind.isNamespaced { r.metadata.namespace = nil }
-        try Self.validateName(r)
-        guard r.metadata.resourceVersion == nil else {
-            throw .invalidField(path: "metadata.resourceVersion", reason: "field must not be set for a Create request")
-        }
-        r.metadata.uid = Self.newUID()
-        r.metadata.creationTimestamp = rfc3339Now()
+        var r = try Self.prepareForCreate(resource)
         let key = r.key
         let value = Self.storedText(r)
         let rev = try call({ () throws(DatastoreError) in try store.create(key, value) })
         guard let rev else { throw .alreadyExists(kind: R.kind.name, name: r.metadata.name, namespace: r.metadata.namespace) }
         r.metadata.resourceVersion = String(rev)
+        return r
+    }
+
+    /// What `create` stores for `resource`: defaults, namespace, a new `uid` and
+    /// `creationTimestamp`, its name validated. For a caller that writes the key and value
+    /// inside a transaction of its own.
+    public static func prepareForCreate<R: CalicoResource>(_ resource: R) throws(CalicoAPIError) -> R {
+        var r = resource.withDefaults()
+        if R.kind.isNamespaced, r.metadata.namespace == nil { r.metadata.namespace = "default" }
+        if !R.kind.isNamespaced { r.metadata.namespace = nil }
+        try validateName(r)
+        guard r.metadata.resourceVersion == nil else {
+            throw .invalidField(path: "metadata.resourceVersion", reason: "field must not be set for a Create request")
+        }
+        r.metadata.uid = newUID()
+        r.metadata.creationTimestamp = rfc3339Now()
         return r
     }
 

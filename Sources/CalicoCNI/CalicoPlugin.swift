@@ -67,10 +67,14 @@ public struct CalicoPlugin: CNIPlugin {
 
         // What the ADD reads first (IPAM's handle, pools and affinities; the profile), in
         // one batch: on etcd one round trip instead of four.
+        // On etcd, the blocks the previous ADD on this host read come in the same batch.
         var prefetch: [BatchRead] = [.get(ResourceKind.profile.key(name: request.conf.name))]
+        let hints = settings.usesCalicoIPAM ? ReadAheadHints(node: ipamSettings.node, datastore: ipamSettings.datastore) : nil
+        let hintedBlocks = hints?.blockKeys() ?? []
         if settings.usesCalicoIPAM {
             prefetch += IPAMPluginSession.addReads(
                 settings: ipamSettings, handleID: IPAMPlugin.handleID(network: request.conf.name, containerID: request.containerID))
+            prefetch += hintedBlocks.map { .get($0) }
         }
         let context: Context
         do { context = try Context(request: request, settings: settings, ipamSettings: ipamSettings, prefetching: prefetch) } catch {
@@ -78,10 +82,21 @@ public struct CalicoPlugin: CNIPlugin {
             throw error
         }
         defer { context.close() }
+        // 1. The network's profile, which the endpoint names (usually there already:
+        // the batch read above said so).
+        do { try context.ensureProfile() } catch {
+            abandonVeth()
+            throw error
+        }
 
-        // 1. An address. A duplicate ADD is refused by IPAM and changes nothing.
+        // 2. An address, and with it the WorkloadEndpoint felix programs the policy from,
+        // in the same transaction when IPAM can (one write, not two). The endpoint names
+        // the host veth and the MAC picked above: it needs nothing from the kernel.
+        // A duplicate ADD is refused by IPAM and changes nothing.
+        let endpoint = context.endpointTemplate(hostVethName: workload.hostVethName, containerMAC: workload.containerMAC!)
         let assigned: CNIResult
-        do { assigned = try context.ipamAdd() } catch {
+        let endpointWritten: Bool
+        do { (assigned, endpointWritten) = try context.ipamAdd(alsoWriting: endpoint.creation) } catch {
             abandonVeth()
             throw error.error
         }
@@ -92,19 +107,16 @@ public struct CalicoPlugin: CNIPlugin {
             throw .invalidNetworkConfig("IPAM plugin \(settings.ipamType) returned no address")
         }
 
-        // 2. The records felix programs the policy from: the endpoint names the host veth
-        // and the MAC picked above, so it needs nothing from the kernel.
-        let hostVethName = workload.hostVethName
-        do {
-            try context.ensureProfile()
-            try context.writeEndpoint(hostVethName: hostVethName, containerMAC: workload.containerMAC!, addresses: addresses)
-        } catch {
-            abandonVeth()
-            context.ipamRollback(addresses)
-            throw error
+        if !endpointWritten {
+            do { try context.writeEndpoint(endpoint.resource(addresses: addresses)) } catch {
+                abandonVeth()
+                context.ipamRollback(addresses)
+                throw error
+            }
         }
 
-        // 3. The kernel side, finished with the addresses.
+        // 3. The kernel side, finished with the addresses. (A failure undoes the endpoint
+        // too, however it was written.)
         let attached: AttachedWorkload
         do throws(DataplaneError) {
             let dataplane: WorkloadDataplane
@@ -125,6 +137,10 @@ public struct CalicoPlugin: CNIPlugin {
                            details: error.description)
         }
         log.info("attached \(request.containerID)/\(request.ifName) as \(attached.hostVethName) with \(addresses.map(\.description).joined(separator: ", "))")
+        if let hints, let prefetching = context.prefetching {
+            hints.save(blockKeys: prefetching.keysRead(under: CalicoKeys.blockPrefix(ipv6: false))
+                + prefetching.keysRead(under: CalicoKeys.blockPrefix(ipv6: true)), previous: hintedBlocks)
+        }
 
         var result = CNIResult(
             interfaces: [
@@ -225,6 +241,8 @@ extension CalicoPlugin {
         let settings: CalicoSettings
         let ipamSettings: IPAMPluginSettings
         let store: any Datastore
+        /// The store, when it was opened with reads fetched ahead.
+        let prefetching: PrefetchingDatastore?
         let resources: ResourceClient
 
         init(request: CNIRequest, settings: CalicoSettings) throws(CNIError) {
@@ -241,11 +259,15 @@ extension CalicoPlugin {
             do { opened = try openDatastore(ipamSettings.datastore) } catch { throw IPAMPlugin.cniError(error) }
             if reads.isEmpty {
                 store = opened
+                prefetching = nil
             } else {
-                do { store = try PrefetchingDatastore(opened, prefetching: reads) } catch {
+                let ahead: PrefetchingDatastore
+                do { ahead = try PrefetchingDatastore(opened, prefetching: reads) } catch {
                     opened.close()
                     throw IPAMPlugin.cniError(error)
                 }
+                store = ahead
+                prefetching = ahead
             }
             resources = ResourceClient(store: store)
         }
@@ -264,11 +286,13 @@ extension CalicoPlugin {
             IPAMPluginSession(store: store, settings: ipamSettings, network: request.conf.name)
         }
 
-        func ipamAdd() throws(IPAMAddError) -> CNIResult {
-            if settings.usesCalicoIPAM { return try session.add(request) }
+        /// IPAM ADD; with calico-ipam, `alsoWriting`'s writes go into the transaction that
+        /// takes the address when they can (the second value says whether they did).
+        func ipamAdd(alsoWriting: @escaping @Sendable ([IPAddress]) -> [Operation]) throws(IPAMAddError) -> (CNIResult, Bool) {
+            if settings.usesCalicoIPAM { return try session.add(request, alsoWriting: alsoWriting) }
             let delegate: IPAMDelegate
             do { delegate = try IPAMDelegate(request: request) } catch { throw IPAMAddError(error: error) }
-            return try delegate.add()
+            return (try delegate.add(), false)
         }
 
         /// Gives back the addresses this ADD took, after it failed. Errors are logged: the
@@ -335,12 +359,15 @@ extension CalicoPlugin {
             }
         }
 
-        func writeEndpoint(hostVethName: String, containerMAC: MACAddress, addresses: [IPAddress]) throws(CNIError) {
-            var wep = WorkloadEndpoint(
+        /// This attachment's WorkloadEndpoint, but for its addresses.
+        func endpointTemplate(hostVethName: String, containerMAC: MACAddress) -> EndpointTemplate {
+            EndpointTemplate(
                 name: endpointName, namespace: settings.namespace, node: node, containerID: request.containerID,
-                endpoint: request.ifName, ipNetworks: addresses.map { IPNetwork(host: $0).description },
-                profiles: [request.conf.name], interfaceName: hostVethName, mac: containerMAC.description)
-            wep.metadata.labels = settings.labels
+                endpoint: request.ifName, profile: request.conf.name, interfaceName: hostVethName, mac: containerMAC,
+                labels: settings.labels)
+        }
+
+        func writeEndpoint(_ wep: WorkloadEndpoint) throws(CNIError) {
             do {
                 // An endpoint is normally new: create it in one round trip, and only when a
                 // record is left over (a crashed ADD, a lost answer) read it and replace it.
@@ -412,6 +439,38 @@ extension CalicoPlugin {
         static func cniError(_ error: CalicoAPIError, doing what: String) -> CNIError {
             if case .datastore(let e) = error { return IPAMPlugin.cniError(e) }
             return CNIError(code: CalicoPlugin.endpointCode, msg: "could not \(what)", details: error.description)
+        }
+    }
+}
+
+/// A WorkloadEndpoint waiting for its addresses (`CalicoPlugin.Context.endpointTemplate`).
+struct EndpointTemplate: Sendable {
+    let name: String
+    let namespace: String
+    let node: String
+    let containerID: String
+    let endpoint: String
+    let profile: String
+    let interfaceName: String
+    let mac: MACAddress
+    let labels: [String: String]
+
+    func resource(addresses: [IPAddress]) -> WorkloadEndpoint {
+        var wep = WorkloadEndpoint(
+            name: name, namespace: namespace, node: node, containerID: containerID, endpoint: endpoint,
+            ipNetworks: addresses.map { IPNetwork(host: $0).description }, profiles: [profile],
+            interfaceName: interfaceName, mac: mac.description)
+        wep.metadata.labels = labels
+        return wep
+    }
+
+    /// The write that creates (or replaces a leftover of) the endpoint with `addresses`, as
+    /// `ResourceClient.create` would store it; none if it cannot be made (then the plugin
+    /// writes it through the client, which reports why).
+    var creation: @Sendable ([IPAddress]) -> [Operation] {
+        { addresses in
+            guard let prepared = try? ResourceClient.prepareForCreate(resource(addresses: addresses)) else { return [] }
+            return [.put(key: prepared.key, value: ResourceClient.storedText(prepared))]
         }
     }
 }

@@ -133,12 +133,21 @@ public struct IPAMPluginSession: Sendable {
     /// IPAM ADD. A duplicate (the handle already held addresses) is refused with code 100
     /// and `refusedAsDuplicate`; any address this call took is given back first.
     public func add(_ request: CNIRequest) throws(IPAMAddError) -> CNIResult {
+        try add(request, alsoWriting: nil).result
+    }
+
+    /// IPAM ADD that also makes `alsoWriting`'s writes in the transaction taking the
+    /// address when it can (`IPAMClient.autoAssign(_:alsoWriting:)`); `wroteAlso` says
+    /// whether it did.
+    public func add(
+        _ request: CNIRequest, alsoWriting: (@Sendable ([IPAddress]) -> [Operation])?
+    ) throws(IPAMAddError) -> (result: CNIResult, wroteAlso: Bool) {
         let handle = handleID(request)
         let assignment = AssignRequest(
             handleID: handle, node: settings.node, ipv4Count: settings.assignIPv4 ? 1 : 0,
             ipv6Count: settings.assignIPv6 ? 1 : 0, ipv4Pools: settings.ipv4Pools, ipv6Pools: settings.ipv6Pools)
         let assigned: AssignResult
-        do { assigned = try ipam.autoAssign(assignment) } catch {
+        do { assigned = try ipam.autoAssign(assignment, alsoWriting: alsoWriting) } catch {
             throw IPAMAddError(error: IPAMPlugin.cniError(error))
         }
         let existing = assigned.all.filter { !$0.isNew }
@@ -152,7 +161,7 @@ public struct IPAMPluginSession: Sendable {
                 details: "a second ADD for container \(request.containerID) on network \(network); DEL it first"))
         }
         request.log.info("assigned \(assigned.all.map(\.address.description).joined(separator: ", ")) to \(handle) on node \(settings.node)")
-        return Self.result(assigned)
+        return (Self.result(assigned), assigned.wroteAlso)
     }
 
     /// The IPAM result: one `ips` entry per address, host-length prefix, no interface.

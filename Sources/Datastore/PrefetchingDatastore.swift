@@ -12,12 +12,17 @@ import Synchronization
 /// A transaction through this store drops the prefetched answers it may have changed, so a
 /// caller never reads back an answer older than its own write.
 ///
+/// It also notes every key read with `get`, prefetched or not (`keysRead(under:)`), so a
+/// caller can learn what to prefetch next time.
+///
 /// The plugin prefetches what an ADD reads first (the IPAM handle, the pools, the host's
-/// block affinities, the network's profile).
+/// block affinities, the network's profile, and the blocks the previous ADD read).
 public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     /// The store every other call goes to; closed by `close()`.
     public let base: any Datastore
     private let pending: Mutex<[BatchRead: BatchReadResult]>
+    /// Keys read with `get`, in first-read order.
+    private let read = Mutex<[String]>([])
 
     /// Reads `reads` from `base` in one batch now.
     public init(_ base: any Datastore, prefetching reads: [BatchRead]) throws(DatastoreError) {
@@ -36,7 +41,14 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     /// Whether an answer is still waiting to be served.
     public func isPending(_ read: BatchRead) -> Bool { pending.withLock { $0[read] != nil } }
 
+    /// The keys starting with `prefix` that were read with `get` (served ahead or not), in
+    /// the order first read.
+    public func keysRead(under prefix: String) -> [String] {
+        read.withLock { $0.filter { $0.hasPrefix(prefix) } }
+    }
+
     public func get(_ key: String) throws(DatastoreError) -> KeyValue? {
+        read.withLock { if !$0.contains(key) { $0.append(key) } }
         if case .value(let kv)? = take(.get(key)) { return kv }
         return try base.get(key)
     }

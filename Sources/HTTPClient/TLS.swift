@@ -325,6 +325,7 @@ private let certificateReasons: Set<Int32> = [
 
 /// The calling thread's OpenSSL error queue as text (and emptied).
 func openSSLErrors(_ lib: OpenSSLLibrary) -> String {
+    OpenSSLLibrary.loadErrorStrings
     var parts: [String] = []
     while true {
         let code = lib.ERR_get_error()

@@ -50,10 +50,14 @@ public struct Assignment: Sendable, Hashable, CustomStringConvertible {
 public struct AssignResult: Sendable, Hashable {
     public var ipv4: [Assignment]
     public var ipv6: [Assignment]
+    /// Whether the writes `autoAssign(_:alsoWriting:)` was given were applied, in the
+    /// transaction that took the address.
+    public var wroteAlso: Bool
 
-    public init(ipv4: [Assignment] = [], ipv6: [Assignment] = []) {
+    public init(ipv4: [Assignment] = [], ipv6: [Assignment] = [], wroteAlso: Bool = false) {
         self.ipv4 = ipv4
         self.ipv6 = ipv6
+        self.wroteAlso = wroteAlso
     }
 
     public var all: [Assignment] { ipv4 + ipv6 }
@@ -70,12 +74,22 @@ extension IPAMClient {
     /// re-reads, finds the winner's address in the handle and returns it (`isNew == false`)
     /// instead of allocating a second. When a later family fails, the addresses this call
     /// newly took are released again.
-    public func autoAssign(_ request: AssignRequest) throws(IPAMError) -> AssignResult {
+    ///
+    /// `alsoWriting`, given the addresses taken, names writes to make in the same
+    /// transaction as the block and the handle: the plugin's WorkloadEndpoint, saving a
+    /// round trip. It is used only when that one transaction completes the assignment (one
+    /// address in all, newly taken); `wroteAlso` in the result says whether it was, and
+    /// otherwise the caller writes them itself.
+    public func autoAssign(
+        _ request: AssignRequest, alsoWriting: (@Sendable ([IPAddress]) -> [Operation])? = nil
+    ) throws(IPAMError) -> AssignResult {
         var session = AssignSession(client: self, request: request)
+        session.alsoWriting = alsoWriting
         var result = AssignResult()
         do {
             if request.ipv4Count > 0 { result.ipv4 = try session.assign(ipv6: false, count: request.ipv4Count, requestedPools: request.ipv4Pools) }
             if request.ipv6Count > 0 { result.ipv6 = try session.assign(ipv6: true, count: request.ipv6Count, requestedPools: request.ipv6Pools) }
+            result.wroteAlso = session.wroteAlso
         } catch {
             let fresh = result.all.filter(\.isNew).map(\.address)
             if !fresh.isEmpty { _ = try? release(addresses: fresh, handleID: request.handleID) }
@@ -104,6 +118,10 @@ struct AssignSession {
     /// Set when a concurrent call with the same handle gave it addresses of the family:
     /// the handle's addresses of the family, to return as they are.
     var preempted: [Assignment]?
+    /// Writes to add to the transaction that completes the assignment (`autoAssign`).
+    var alsoWriting: (@Sendable ([IPAddress]) -> [Operation])?
+    /// Whether they were written.
+    var wroteAlso = false
 
     var affinityValue: String { AllocationBlock.affinity(forNode: request.node) }
     var secondary: [String: String] {
@@ -309,10 +327,15 @@ struct AssignSession {
             newHandle.block[cidr.description] = b.ordinals(handleID: request.handleID).count
             let blockKey = CalicoKeys.block(cidr: cidr.description)
             let handleKey = CalicoKeys.handle(request.handleID)
+            var writes: [Operation] = [.put(key: blockKey, value: b.json.compactText), .put(key: handleKey, value: newHandle.json.compactText)]
+            // The caller's writes ride along when this transaction completes the whole
+            // assignment: one address in all, and it is this one.
+            let completes = request.ipv4Count + request.ipv6Count == 1 && ordinals.count == count && familyHeld.isEmpty
+            if completes, let alsoWriting { writes += alsoWriting(ordinals.map { b.address(ordinal: $0) }) }
             let txn = Transaction(
                 if: [.modRevision(key: blockKey, equals: block.modRevision),
                      .modRevision(key: handleKey, equals: h?.modRevision ?? 0)],
-                then: [.put(key: blockKey, value: b.json.compactText), .put(key: handleKey, value: newHandle.json.compactText)])
+                then: writes)
             let client = self.client
             let handleID = request.handleID
             let outcome = try client.commit(txn) { () throws(IPAMError) in
@@ -321,6 +344,7 @@ struct AssignSession {
                 return ordinals.allSatisfy { now.value.attribute(ordinal: $0)?.handleID == handleID }
             }
             if let revision = outcome {
+                wroteAlso = completes && alsoWriting != nil
                 handle = revision > 0 ? IPAMClient.Versioned(value: newHandle, modRevision: revision) : nil
                 handleLoaded = revision > 0
                 let taken = ordinals.map { Assignment(address: b.address(ordinal: $0), block: b.cidr, isNew: true) }
