@@ -138,8 +138,8 @@ public struct CalicoPlugin: CNIPlugin {
         }
         log.info("attached \(request.containerID)/\(request.ifName) as \(attached.hostVethName) with \(addresses.map(\.description).joined(separator: ", "))")
         if let hints, let prefetching = context.prefetching {
-            hints.save(blockKeys: prefetching.keysRead(under: CalicoKeys.blockPrefix(ipv6: false))
-                + prefetching.keysRead(under: CalicoKeys.blockPrefix(ipv6: true)), previous: hintedBlocks)
+            hints.save(blockKeys: prefetching.keysUsed(under: CalicoKeys.blockPrefix(ipv6: false))
+                + prefetching.keysUsed(under: CalicoKeys.blockPrefix(ipv6: true)), previous: hintedBlocks)
         }
 
         var result = CNIResult(

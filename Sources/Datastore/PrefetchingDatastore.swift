@@ -12,8 +12,8 @@ import Synchronization
 /// A transaction through this store drops the prefetched answers it may have changed, so a
 /// caller never reads back an answer older than its own write.
 ///
-/// It also notes every key read with `get`, prefetched or not (`keysRead(under:)`), so a
-/// caller can learn what to prefetch next time.
+/// It also notes every key read with `get` (prefetched or not) or written by a transaction,
+/// in that order (`keysUsed(under:)`), so a caller can learn what to prefetch next time.
 ///
 /// The plugin prefetches what an ADD reads first (the IPAM handle, the pools, the host's
 /// block affinities, the network's profile, and the blocks the previous ADD read).
@@ -21,8 +21,8 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     /// The store every other call goes to; closed by `close()`.
     public let base: any Datastore
     private let pending: Mutex<[BatchRead: BatchReadResult]>
-    /// Keys read with `get`, in first-read order.
-    private let read = Mutex<[String]>([])
+    /// Keys read with `get` or put by a transaction, in first-use order.
+    private let used = Mutex<[String]>([])
 
     /// Reads `reads` from `base` in one batch now.
     public init(_ base: any Datastore, prefetching reads: [BatchRead]) throws(DatastoreError) {
@@ -41,14 +41,18 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     /// Whether an answer is still waiting to be served.
     public func isPending(_ read: BatchRead) -> Bool { pending.withLock { $0[read] != nil } }
 
-    /// The keys starting with `prefix` that were read with `get` (served ahead or not), in
-    /// the order first read.
-    public func keysRead(under prefix: String) -> [String] {
-        read.withLock { $0.filter { $0.hasPrefix(prefix) } }
+    /// The keys starting with `prefix` that were read with `get` (served ahead or not) or
+    /// put by a transaction (whichever branch it took), in the order first used.
+    public func keysUsed(under prefix: String) -> [String] {
+        used.withLock { $0.filter { $0.hasPrefix(prefix) } }
+    }
+
+    private func note(_ keys: [String]) {
+        used.withLock { list in for key in keys where !list.contains(key) { list.append(key) } }
     }
 
     public func get(_ key: String) throws(DatastoreError) -> KeyValue? {
-        read.withLock { if !$0.contains(key) { $0.append(key) } }
+        note([key])
         if case .value(let kv)? = take(.get(key)) { return kv }
         return try base.get(key)
     }
@@ -60,6 +64,7 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
 
     public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] { try base.read(reads) }
     public func transact(_ txn: Transaction) throws(DatastoreError) -> TransactionResult {
+        note(txn.success.compactMap { if case .put(let key, _) = $0 { return key } else { return nil } })
         defer { forget(txn.success + txn.failure) }
         return try base.transact(txn)
     }

@@ -1,0 +1,57 @@
+import Datastore
+import IPAM
+import IPAddress
+import Testing
+
+/// `autoAssign(_:alsoWriting:)`: the caller's writes (the plugin's WorkloadEndpoint) go
+/// into the transaction that takes the address, so they exist exactly when the allocation
+/// does; otherwise the caller is told to write them itself.
+@Suite struct AlsoWritingTests {
+    /// The write the plugin would add: a record naming the address it was given.
+    static func endpoint(_ key: String) -> @Sendable ([IPAddress]) -> [Operation] {
+        { addresses in [.put(key: key, value: addresses.map(\.description).joined(separator: ","))] }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func oneAddressCarriesTheWritesInItsTransaction(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        try t.addPool("p", "10.40.0.0/16")
+        let ipam = IPAMClient(store: t.store)
+        let r = try ipam.autoAssign(AssignRequest(handleID: "net.c1", node: "node1"), alsoWriting: Self.endpoint("/test/wep/c1"))
+        let address = try #require(r.ipv4.first).address
+        #expect(r.wroteAlso)
+        let wep = try #require(try t.store.get("/test/wep/c1"))
+        #expect(wep.value == address.description)
+        // One transaction: the record, the block and the handle share a mod revision.
+        let cidr = block(of: address, size: 26).description.replacingOccurrences(of: "/", with: "-")
+        #expect(try t.store.get("/calico/ipam/v2/assignment/ipv4/block/\(cidr)")?.modRevision == wep.modRevision)
+        #expect(try t.store.get("/calico/ipam/v2/handle/net.c1")?.modRevision == wep.modRevision)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRepeatedAssignmentWritesNothing(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        try t.addPool("p", "10.41.0.0/16")
+        let ipam = IPAMClient(store: t.store)
+        let first = try ipam.autoAssign(AssignRequest(handleID: "net.c1", node: "node1"))
+        let again = try ipam.autoAssign(AssignRequest(handleID: "net.c1", node: "node1"), alsoWriting: Self.endpoint("/test/wep/c1"))
+        #expect(again.ipv4.map(\.address) == first.ipv4.map(\.address) && again.ipv4.allSatisfy { !$0.isNew })
+        #expect(!again.wroteAlso)
+        #expect(try t.store.get("/test/wep/c1") == nil)
+    }
+
+    /// Two families take two transactions: neither completes the assignment alone, so the
+    /// caller writes the record itself, with both addresses.
+    @Test(arguments: Backend.allCases)
+    func twoFamiliesLeaveTheWritesToTheCaller(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        try t.addPool("p4", "10.42.0.0/16")
+        try t.addPool("p6", "fd00:42::/112")
+        let ipam = IPAMClient(store: t.store)
+        let r = try ipam.autoAssign(AssignRequest(handleID: "net.c1", node: "node1", ipv4Count: 1, ipv6Count: 1),
+                                    alsoWriting: Self.endpoint("/test/wep/c1"))
+        #expect(r.ipv4.count == 1 && r.ipv6.count == 1)
+        #expect(!r.wroteAlso)
+        #expect(try t.store.get("/test/wep/c1") == nil)
+    }
+}
