@@ -79,7 +79,9 @@ struct ResponseHead {
             let value = String(String(line[line.index(after: colon)...]).trimmingSpaces)
             if let old = headers[name] { headers[name] = old + ", " + value } else { headers[name] = value }
         }
-        let connection = headers["connection"]?.lowercased() ?? ""
+        // `Connection` is a comma-separated list of tokens (RFC 9110 §7.6.1).
+        let connectionHeader: String = headers["connection"]?.lowercased() ?? ""
+        let connection = Set(connectionHeader.split(separator: ",").map { String(String($0).trimmingSpaces) })
         var keepAlive = statusLine.hasPrefix("HTTP/1.1") ? !connection.contains("close") : connection.contains("keep-alive")
         let framing: BodyFraming
         if status < 200 || status == 204 || status == 304 {

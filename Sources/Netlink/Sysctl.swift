@@ -13,7 +13,10 @@ public struct Sysctl: Sendable, Hashable, CustomStringConvertible {
     /// A setting by its dotted or slashed name relative to `/proc/sys`
     /// (`net/ipv4/ip_forward`).
     public init(_ relativePath: String) {
-        precondition(!relativePath.hasPrefix("/") && !relativePath.contains(".."), "relative /proc/sys path expected")
+        // (Component comparison, not a substring search: this runs at every plugin start, and
+        // String.contains(String) pulls in _StringProcessing's generic searcher.)
+        precondition(!relativePath.hasPrefix("/") && !relativePath.split(separator: "/").contains(".."),
+                     "relative /proc/sys path expected")
         path = "/proc/sys/" + relativePath
     }
 
