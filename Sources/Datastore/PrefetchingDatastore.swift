@@ -87,6 +87,7 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
         case (.list(let prefix), .deletePrefix(let p)): return p.hasPrefix(prefix) || prefix.hasPrefix(p)
         }
     }
+
     public func watch(prefix: String, after revision: Int64) throws(DatastoreError) -> any Watch {
         try base.watch(prefix: prefix, after: revision)
     }

@@ -11,8 +11,9 @@ import Glibc
 /// created the work runs on the caller's thread inside `init`, so the outcome is the same,
 /// only not overlapped.
 ///
-/// Call `wait()` exactly once, from the thread that created the value; it returns the
-/// body's outcome, whose writes `pthread_join` orders before the caller's reads.
+/// Call `wait()` from the thread that created the value, before the process ends; it
+/// returns the body's outcome, whose writes `pthread_join` orders before the caller's
+/// reads (later calls return the same outcome).
 public final class ConcurrentWork<Success, Failure: Error>: ThreadEntry, @unchecked Sendable {
     private let body: () throws(Failure) -> Success
     private var outcome: Result<Success, Failure>?

@@ -177,6 +177,41 @@ struct DataplaneTests {
         #expect(try reachable(from: ctr2, "10.66.0.2", listenerIn: ctr))
     }
 
+    /// The plugin's two halves: the veth prepared for IPv4 before IPAM answered, then
+    /// completed with what another IPAM plugin returned, IPv6 included. The family nobody
+    /// expected gets everything `attach` would have given it: the link-local gateway on the
+    /// host (valid at once), the container's default route and neighbour, forwarding off.
+    @Test func preparedForIPv4CompletedWithIPv6Too() throws {
+        let host = try TestHost()
+        let ctr = try TestNamespace("dp-ctr")
+        let workload = WorkloadAttachment(
+            containerID: "late-v6", interfaceName: "eth0", containerNamespacePath: ctr.path, addresses: [], mtu: 1400,
+            containerMAC: MACAddress("02:00:00:aa:bb:cc")!)
+        let veth = try host.dataplane.prepareVeth(workload, families: AddressFamilies(ipv4: true, ipv6: false), replacingLeftovers: false)
+        // Before the addresses: the pair exists, the container end is up with the chosen MAC,
+        // its IPv4 gateway route is in place, it has no address yet.
+        let hostName = workload.hostVethName
+        #expect(try ipLink(host.namespace, hostName) != nil)
+        #expect(try ipLink(ctr, "eth0")?["address"] as? String == "02:00:00:aa:bb:cc")
+        #expect(try ipAddresses(ctr, "eth0").filter { !$0.hasPrefix("fe80") }.isEmpty)
+        #expect(try ipRoutes(ctr).contains { $0["dst"] as? String == "default" && $0["gateway"] as? String == "169.254.1.1" })
+
+        let addresses = [IPAddress("10.67.0.2")!, IPAddress("fd00:67::2")!]
+        let attached = try host.dataplane.complete(veth, addresses: addresses)
+        #expect(attached.containerMAC.description == "02:00:00:aa:bb:cc")
+        #expect(try ipAddresses(ctr, "eth0").filter { !$0.hasPrefix("fe80") }.sorted() == ["10.67.0.2/32", "fd00:67::2/128"])
+        #expect(try ipRoutes(ctr, "-6").contains { $0["dst"] as? String == "default" && $0["gateway"] as? String == "fe80::ecee:eeff:feee:eeee" })
+        #expect(try sysctlInside(ctr, "net/ipv6/conf/all/forwarding") == "0")
+        let info = try host.namespace.ipJSON(["-6", "addr", "show", "dev", hostName]).flatMap { ($0["addr_info"] as? [[String: Any]]) ?? [] }
+        let linkLocal = try #require(info.first { $0["local"] as? String == "fe80::ecee:eeff:feee:eeee" })
+        #expect(linkLocal["tentative"] == nil)
+        #expect(try ipLink(host.namespace, hostName)?["operstate"] as? String != "DOWN")
+        var full = workload
+        full.addresses = addresses
+        #expect(try host.dataplane.check(full) == [])
+        #expect(try reachable(from: ctr, TestHost.loopbackIPv6, listenerIn: host.namespace))
+    }
+
     @Test func failureAfterCreationRollsBack() throws {
         let host = try TestHost()
         let ctr = try TestNamespace("dp-ctr")
