@@ -66,15 +66,16 @@ public struct CalicoPlugin: CNIPlugin {
         }
 
         // What the ADD reads first (IPAM's handle, pools and affinities; the profile), in
-        // one batch: on etcd one round trip instead of four.
-        // On etcd, the blocks the previous ADD on this host read come in the same batch.
+        // one batch: on etcd one round trip instead of four. The blocks the previous ADD on
+        // this host used come in the same batch, and IPAM tries them first.
         var prefetch: [BatchRead] = [.get(ResourceKind.profile.key(name: request.conf.name))]
         let hints = settings.usesCalicoIPAM ? ReadAheadHints(node: ipamSettings.node, datastore: ipamSettings.datastore) : nil
-        let hintedBlocks = hints?.blockKeys() ?? []
+        let hintedBlocks = hints?.blocks() ?? []
+        let hintedKeys = ReadAheadHints.keys(of: hintedBlocks)
         if settings.usesCalicoIPAM {
             prefetch += IPAMPluginSession.addReads(
                 settings: ipamSettings, handleID: IPAMPlugin.handleID(network: request.conf.name, containerID: request.containerID))
-            prefetch += hintedBlocks.map { .get($0) }
+            prefetch += hintedKeys.map { .get($0) }
         }
         let context: Context
         do { context = try Context(request: request, settings: settings, ipamSettings: ipamSettings, prefetching: prefetch) } catch {
@@ -96,7 +97,7 @@ public struct CalicoPlugin: CNIPlugin {
         let endpoint = context.endpointTemplate(hostVethName: workload.hostVethName, containerMAC: workload.containerMAC!)
         let assigned: CNIResult
         let endpointWritten: Bool
-        do { (assigned, endpointWritten) = try context.ipamAdd(alsoWriting: endpoint.creation) } catch {
+        do { (assigned, endpointWritten) = try context.ipamAdd(alsoWriting: endpoint.creation, preferredBlocks: hintedBlocks) } catch {
             abandonVeth()
             throw error.error
         }
@@ -139,7 +140,7 @@ public struct CalicoPlugin: CNIPlugin {
         log.info("attached \(request.containerID)/\(request.ifName) as \(attached.hostVethName) with \(addresses.map(\.description).joined(separator: ", "))")
         if let hints, let prefetching = context.prefetching {
             hints.save(blockKeys: prefetching.keysUsed(under: CalicoKeys.blockPrefix(ipv6: false))
-                + prefetching.keysUsed(under: CalicoKeys.blockPrefix(ipv6: true)), previous: hintedBlocks)
+                + prefetching.keysUsed(under: CalicoKeys.blockPrefix(ipv6: true)), previous: hintedKeys)
         }
 
         var result = CNIResult(
@@ -288,8 +289,10 @@ extension CalicoPlugin {
 
         /// IPAM ADD; with calico-ipam, `alsoWriting`'s writes go into the transaction that
         /// takes the address when they can (the second value says whether they did).
-        func ipamAdd(alsoWriting: @escaping @Sendable ([IPAddress]) -> [Operation]) throws(IPAMAddError) -> (CNIResult, Bool) {
-            if settings.usesCalicoIPAM { return try session.add(request, alsoWriting: alsoWriting) }
+        func ipamAdd(alsoWriting: @escaping @Sendable ([IPAddress]) -> [Operation], preferredBlocks: [IPNetwork])
+            throws(IPAMAddError) -> (CNIResult, Bool)
+        {
+            if settings.usesCalicoIPAM { return try session.add(request, alsoWriting: alsoWriting, preferredBlocks: preferredBlocks) }
             let delegate: IPAMDelegate
             do { delegate = try IPAMDelegate(request: request) } catch { throw IPAMAddError(error: error) }
             return (try delegate.add(), false)

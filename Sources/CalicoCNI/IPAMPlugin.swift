@@ -139,13 +139,15 @@ public struct IPAMPluginSession: Sendable {
     /// IPAM ADD that also makes `alsoWriting`'s writes in the transaction taking the
     /// address when it can (`IPAMClient.autoAssign(_:alsoWriting:)`); `wroteAlso` says
     /// whether it did.
+    /// `preferredBlocks`: affine blocks to try first (`AssignRequest.preferredBlocks`).
     public func add(
-        _ request: CNIRequest, alsoWriting: (@Sendable ([IPAddress]) -> [Operation])?
+        _ request: CNIRequest, alsoWriting: (@Sendable ([IPAddress]) -> [Operation])?, preferredBlocks: [IPNetwork] = []
     ) throws(IPAMAddError) -> (result: CNIResult, wroteAlso: Bool) {
         let handle = handleID(request)
-        let assignment = AssignRequest(
+        var assignment = AssignRequest(
             handleID: handle, node: settings.node, ipv4Count: settings.assignIPv4 ? 1 : 0,
             ipv6Count: settings.assignIPv6 ? 1 : 0, ipv4Pools: settings.ipv4Pools, ipv6Pools: settings.ipv6Pools)
+        assignment.preferredBlocks = preferredBlocks
         let assigned: AssignResult
         do { assigned = try ipam.autoAssign(assignment, alsoWriting: alsoWriting) } catch {
             throw IPAMAddError(error: IPAMPlugin.cniError(error))

@@ -12,8 +12,8 @@ import Synchronization
 /// A transaction through this store drops the prefetched answers it may have changed, so a
 /// caller never reads back an answer older than its own write.
 ///
-/// It also notes every key read with `get` (prefetched or not) or written by a transaction,
-/// in that order (`keysUsed(under:)`), so a caller can learn what to prefetch next time.
+/// It also notes every key written by a transaction or read with `get` (prefetched or not),
+/// `keysUsed(under:)`, so a caller can learn what to prefetch next time.
 ///
 /// The plugin prefetches what an ADD reads first (the IPAM handle, the pools, the host's
 /// block affinities, the network's profile, and the blocks the previous ADD read).
@@ -21,8 +21,8 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     /// The store every other call goes to; closed by `close()`.
     public let base: any Datastore
     private let pending: Mutex<[BatchRead: BatchReadResult]>
-    /// Keys read with `get` or put by a transaction, in first-use order.
-    private let used = Mutex<[String]>([])
+    /// Keys put by a transaction, and keys read with `get`, each in first-use order.
+    private let used = Mutex<(written: [String], read: [String])>(([], []))
 
     /// Reads `reads` from `base` in one batch now.
     public init(_ base: any Datastore, prefetching reads: [BatchRead]) throws(DatastoreError) {
@@ -41,18 +41,17 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     /// Whether an answer is still waiting to be served.
     public func isPending(_ read: BatchRead) -> Bool { pending.withLock { $0[read] != nil } }
 
-    /// The keys starting with `prefix` that were read with `get` (served ahead or not) or
-    /// put by a transaction (whichever branch it took), in the order first used.
+    /// The keys starting with `prefix` that a transaction put (whichever branch it took),
+    /// then those only read with `get` (served ahead or not), each in the order first used.
     public func keysUsed(under prefix: String) -> [String] {
-        used.withLock { $0.filter { $0.hasPrefix(prefix) } }
-    }
-
-    private func note(_ keys: [String]) {
-        used.withLock { list in for key in keys where !list.contains(key) { list.append(key) } }
+        used.withLock { used in
+            let written = used.written.filter { $0.hasPrefix(prefix) }
+            return written + used.read.filter { $0.hasPrefix(prefix) && !written.contains($0) }
+        }
     }
 
     public func get(_ key: String) throws(DatastoreError) -> KeyValue? {
-        note([key])
+        used.withLock { if !$0.read.contains(key) { $0.read.append(key) } }
         if case .value(let kv)? = take(.get(key)) { return kv }
         return try base.get(key)
     }
@@ -64,7 +63,9 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
 
     public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] { try base.read(reads) }
     public func transact(_ txn: Transaction) throws(DatastoreError) -> TransactionResult {
-        note(txn.success.compactMap { if case .put(let key, _) = $0 { return key } else { return nil } })
+        used.withLock { used in
+            for case .put(let key, _) in txn.success where !used.written.contains(key) { used.written.append(key) }
+        }
         defer { forget(txn.success + txn.failure) }
         return try base.transact(txn)
     }

@@ -180,7 +180,7 @@ public enum DatastoreConformance {
         _ = try pre.create(p + "b", "mine")
         try check(!pre.isPending(.get(p + "b")), "a prefetched answer the caller's write changed is dropped")
         try checkEqual(try pre.get(p + "b")?.value, "mine", "get after the caller's own write")
-        try checkEqual(pre.keysUsed(under: p), [p + "a", p + "b"], "keys read or written through the store, in order")
+        try checkEqual(pre.keysUsed(under: p), [p + "b", p + "a"], "keys written, then keys only read, through the store")
     }
 
     static let prefixWithinSegment = ConformanceCase("a prefix that is a prefix of another key segment") { s in

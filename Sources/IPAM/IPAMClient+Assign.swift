@@ -16,6 +16,11 @@ public struct AssignRequest: Sendable, Hashable {
     public var ipv6Pools: [String]
     /// Extra `secondary` attributes stored with each address, besides `node`.
     public var attributes: [String: String]
+    /// Blocks to try first among those affine to the host, in this order (the plugin's
+    /// read-ahead hint: the block the host's last assignment came from). A busy host has
+    /// several full blocks; trying the one that had room last time first skips reading
+    /// them. Without it, affine blocks are tried in key order.
+    public var preferredBlocks: [IPNetwork] = []
 
     public init(handleID: String, node: String, ipv4Count: Int = 1, ipv6Count: Int = 0, ipv4Pools: [String] = [],
                 ipv6Pools: [String] = [], attributes: [String: String] = [:]) {
@@ -205,9 +210,15 @@ struct AssignSession {
         let networks = pools.compactMap(\.network)
         func inPools(_ cidr: IPNetwork) -> Bool { networks.contains { $0.contains(cidr) } }
 
-        // 1. Blocks affine to this host.
+        // 1. Blocks affine to this host, the preferred ones first.
         let prefix = CalicoKeys.affinityPrefix(node: request.node, ipv6: ipv6)
-        let affinities = try client.call({ () throws(DatastoreError) in try client.store.list(prefix: prefix) }).kvs
+        var affinities = try client.call({ () throws(DatastoreError) in try client.store.list(prefix: prefix) }).kvs
+        if !request.preferredBlocks.isEmpty {
+            let rank = Dictionary(request.preferredBlocks.enumerated().map { ($0.element.description, $0.offset) },
+                                  uniquingKeysWith: { first, _ in first })
+            func order(_ kv: KeyValue) -> Int { rank[CalicoKeys.cidr(fromKeySegment: kv.key.dropFirst(prefix.count))] ?? Int.max }
+            affinities = affinities.enumerated().sorted { (order($0.element), $0.offset) < (order($1.element), $1.offset) }.map(\.element)
+        }
         var tried = Set<IPNetwork>()
         for kv in affinities where got.count < count {
             let cidr = CalicoKeys.cidr(fromKeySegment: kv.key.dropFirst(prefix.count))

@@ -1,3 +1,4 @@
+import CalicoAPI
 import Datastore
 import IPAM
 import IPAddress
@@ -53,5 +54,34 @@ import Testing
         #expect(r.ipv4.count == 1 && r.ipv6.count == 1)
         #expect(!r.wroteAlso)
         #expect(try t.store.get("/test/wep/c1") == nil)
+    }
+}
+
+/// `AssignRequest.preferredBlocks`: the block the host's last address came from is tried
+/// first, so a busy host's full blocks are not read at all.
+@Suite struct PreferredBlockTests {
+    @Test func thePreferredBlockIsTriedFirstAndFullOnesAreNotRead() throws {
+        let inner = InMemoryDatastore()
+        _ = try ResourceClient(store: inner).create(IPPool(name: "p", cidr: "10.50.0.0/24", blockSize: 30))
+        let setup = IPAMClient(store: inner)
+        // Four addresses fill the host's first /30; the fifth claims a second block.
+        var taken: [Assignment] = []
+        for i in 0..<5 { taken += try setup.assign("net.c\(i)").ipv4 }
+        let full = try #require(taken.first?.block), roomy = try #require(taken.last?.block)
+        #expect(full != roomy)
+
+        // Without a preference the blocks are tried in key order: the full one is read.
+        let plain = try PrefetchingDatastore(inner, prefetching: [])
+        let a = try #require(try IPAMClient(store: plain).assign("net.x").ipv4.first)
+        #expect(a.block == roomy)
+        #expect(plain.keysUsed(under: CalicoKeys.blockPrefix(ipv6: false)).contains(CalicoKeys.block(cidr: full.description)))
+
+        // With the roomy block preferred, the full one is never read.
+        let preferring = try PrefetchingDatastore(inner, prefetching: [])
+        var request = AssignRequest(handleID: "net.y", node: "node1")
+        request.preferredBlocks = [roomy]
+        let b = try #require(try IPAMClient(store: preferring).autoAssign(request).ipv4.first)
+        #expect(b.block == roomy && b.address != a.address)
+        #expect(preferring.keysUsed(under: CalicoKeys.blockPrefix(ipv6: false)) == [CalicoKeys.block(cidr: roomy.description)])
     }
 }
