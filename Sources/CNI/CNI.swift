@@ -95,9 +95,14 @@ public struct CNIRequest {
     public let conf: NetConf
     /// The plugin's log (stderr and `log_file_path`).
     public let log: CNILogger
+    /// True when the process ends with this command (`cniMain`): a plugin may then leave to
+    /// the exit what it releases anyway (`Datastore.closeForExit`).
+    public let endsProcess: Bool
 
     public init(command: CNICommand, containerID: String, netns: String?, ifName: String, args: CNIArgs,
-                searchPath: [String], environment: [String: String], conf: NetConf, log: CNILogger) {
+                searchPath: [String], environment: [String: String], conf: NetConf, log: CNILogger,
+                endsProcess: Bool = false) {
+        self.endsProcess = endsProcess
         self.command = command
         self.containerID = containerID
         self.netns = netns

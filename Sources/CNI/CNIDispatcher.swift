@@ -30,13 +30,15 @@ public enum CNIDispatcher {
     }
 
     /// Runs `plugin`, reading stdin through `readStdin` (called at most once) and writing
-    /// through the sinks; returns the exit status.
+    /// through the sinks; returns the exit status. `endsProcess`: the process exits right
+    /// after (`CNIRequest.endsProcess`).
     public static func run(
         _ plugin: some CNIPlugin,
         environment: [String: String],
         readStdin: () throws(Errno) -> [UInt8],
         stdout: ([UInt8]) -> Void,
-        stderr: @escaping ([UInt8]) -> Void
+        stderr: @escaping ([UInt8]) -> Void,
+        endsProcess: Bool = false
     ) -> Int32 {
         let log = CNILogger(stderr: stderr)
         var errorVersion = CNIVersion.latest.description
@@ -100,7 +102,7 @@ public enum CNIDispatcher {
         let request = CNIRequest(
             command: command, containerID: containerID, netns: env("CNI_NETNS"), ifName: ifName, args: args,
             searchPath: (env("CNI_PATH") ?? "").split(separator: ":").map(String.init),
-            environment: environment, conf: conf, log: log)
+            environment: environment, conf: conf, log: log, endsProcess: endsProcess)
         log.debug("network \(conf.name), cniVersion \(conf.resultVersion)")
         do {
             switch command {
@@ -146,7 +148,8 @@ public func cniMain(_ plugin: some CNIPlugin) -> Never {
         plugin, environment: processEnvironment(),
         readStdin: { () throws(Errno) in try readAll(0) },
         stdout: { FileDescriptorSink.writeAll(1, $0) },
-        stderr: { FileDescriptorSink.writeAll(2, $0) })
+        stderr: { FileDescriptorSink.writeAll(2, $0) },
+        endsProcess: true)
     exit(code)
 }
 

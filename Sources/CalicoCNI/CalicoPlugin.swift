@@ -273,7 +273,10 @@ extension CalicoPlugin {
             resources = ResourceClient(store: store)
         }
 
-        func close() { store.close() }
+        /// Closes the store; `closeForExit` when the process ends with this command.
+        func close() {
+            if request.endsProcess { store.closeForExit() } else { store.close() }
+        }
 
         var node: String { ipamSettings.node }
 

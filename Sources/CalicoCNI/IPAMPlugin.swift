@@ -28,19 +28,26 @@ public struct IPAMPlugin: CNIPlugin {
 
     public func add(_ request: CNIRequest) throws(CNIError) -> CNIResult {
         let session = try Self.session(for: request)
+        defer { session.close(request) }
         do { return try session.add(request) } catch { throw error.error }
     }
 
     public func del(_ request: CNIRequest) throws(CNIError) {
-        try Self.session(for: request).del(request)
+        let session = try Self.session(for: request)
+        defer { session.close(request) }
+        try session.del(request)
     }
 
     public func check(_ request: CNIRequest) throws(CNIError) {
-        try Self.session(for: request).check(request)
+        let session = try Self.session(for: request)
+        defer { session.close(request) }
+        try session.check(request)
     }
 
     public func gc(_ request: CNIRequest, validAttachments: [CNIAttachment]) throws(CNIError) {
-        try Self.session(for: request).gc(request, validAttachments: validAttachments)
+        let session = try Self.session(for: request)
+        defer { session.close(request) }
+        try session.gc(request, validAttachments: validAttachments)
     }
 
     public func status(_ request: CNIRequest) throws(CNIError) {
@@ -48,6 +55,7 @@ public struct IPAMPlugin: CNIPlugin {
         do { session = try Self.session(for: request) } catch {
             throw .pluginNotAvailable("the Calico datastore is not usable", details: error.msg)
         }
+        defer { session.close(request) }
         try session.status(request)
     }
 
@@ -113,6 +121,12 @@ public struct IPAMPluginSession: Sendable {
         ipam = IPAMClient(store: store, options: options ?? IPAMClient.Options(timeLimit: 3 * settings.datastore.timeout))
         self.settings = settings
         self.network = network
+    }
+
+    /// Closes the session's store (`closeForExit` when the process ends with `request`).
+    /// The calico plugin closes the store it shares itself.
+    func close(_ request: CNIRequest) {
+        if request.endsProcess { ipam.store.closeForExit() } else { ipam.store.close() }
     }
 
     /// The attachment's handle.

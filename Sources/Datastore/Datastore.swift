@@ -175,11 +175,17 @@ public protocol Datastore: AnyObject, Sendable {
     func currentRevision() throws(DatastoreError) -> Int64
     /// Releases connections or file handles. Further calls fail with `.unavailable`.
     func close()
+    /// `close()` for a process that exits right after: a backend may leave to the exit what
+    /// the kernel does then anyway (closing files, releasing locks) and do only what must
+    /// not be skipped. The default closes.
+    func closeForExit()
 }
 
 // MARK: - Conveniences over `transact`
 
 extension Datastore {
+    public func closeForExit() { close() }
+
     public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] {
         var results: [BatchReadResult] = []
         results.reserveCapacity(reads.count)

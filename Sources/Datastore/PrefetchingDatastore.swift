@@ -94,4 +94,5 @@ public final class PrefetchingDatastore: Datastore, @unchecked Sendable {
     }
     public func currentRevision() throws(DatastoreError) -> Int64 { try base.currentRevision() }
     public func close() { base.close() }
+    public func closeForExit() { base.closeForExit() }
 }

@@ -77,6 +77,9 @@ final class SQLiteConnection {
     /// The WAL's length after this connection's last commit; 0 when it wrote nothing.
     private var walFrames = 0
 
+    /// Whether `close()` checkpoints the WAL (it has reached `closeCheckpointFrames`).
+    var checkpointsOnClose: Bool { walFrames >= Self.closeCheckpointFrames }
+
     deinit { close() }
 
     var isOpen: Bool { db != nil }

@@ -159,6 +159,24 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
         }
     }
 
+    /// For a process about to exit (a plugin invocation): unless the WAL has grown long
+    /// enough that this close must checkpoint it, the connection is left open for the exit
+    /// to release (its locks and files). A close that does not checkpoint changes nothing
+    /// on disk, and the next process, the only connection again, runs recovery either way;
+    /// skipping it saves finalising statements, freeing the page cache and the unmapping,
+    /// ~0.3-0.7 ms of every plugin run.
+    public func closeForExit() {
+        lock.withLock { _ in
+            guard let c = connection else { return }
+            connection = nil
+            if c.checkpointsOnClose {
+                c.close()
+            } else {
+                _ = Unmanaged.passRetained(c)  // never released: its deinit would close it
+            }
+        }
+    }
+
     // MARK: Watch
 
     public func watch(prefix: String, after revision: Int64) throws(DatastoreError) -> any Watch {
