@@ -273,10 +273,7 @@ extension CalicoPlugin {
             resources = ResourceClient(store: store)
         }
 
-        /// Closes the store; `closeForExit` when the process ends with this command.
-        func close() {
-            if request.endsProcess { store.closeForExit() } else { store.close() }
-        }
+        func close() { store.close(endingProcess: request.endsProcess) }
 
         var node: String { ipamSettings.node }
 

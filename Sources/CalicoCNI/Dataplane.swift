@@ -107,8 +107,8 @@ public struct WorkloadAttachment: Sendable, Hashable {
             hostVethName ?? WorkloadDataplane.hostVethName(containerID: containerID, interfaceName: interfaceName)
     }
 
-    var hasIPv4: Bool { addresses.contains { !$0.isIPv6 } }
-    var hasIPv6: Bool { addresses.contains { $0.isIPv6 } }
+    /// The families of `addresses`.
+    var families: AddressFamilies { AddressFamilies(addresses) }
 }
 
 /// What an attached workload looks like, for the CNI result's `interfaces`.

@@ -45,7 +45,7 @@ extension WorkloadDataplane {
     /// ip link set caliX up; ip route replace A/32 dev caliX scope link
     /// ```
     public func attach(_ workload: WorkloadAttachment) throws(DataplaneError) -> AttachedWorkload {
-        let veth = try prepareVeth(workload, families: AddressFamilies(workload.addresses), replacingLeftovers: true)
+        let veth = try prepareVeth(workload, families: workload.families, replacingLeftovers: true)
         return try complete(veth, addresses: workload.addresses)
     }
 
@@ -96,7 +96,7 @@ extension WorkloadDataplane {
     public func complete(_ veth: PreparedVeth, addresses: [IPAddress]) throws(DataplaneError) -> AttachedWorkload {
         var workload = veth.workload
         workload.addresses = addresses
-        let actual = AddressFamilies(addresses)
+        let actual = workload.families
         let missing = AddressFamilies(ipv4: actual.ipv4 && !veth.families.ipv4, ipv6: actual.ipv6 && !veth.families.ipv6)
         let hostLink = veth.hostLink
         do throws(DataplaneError) {

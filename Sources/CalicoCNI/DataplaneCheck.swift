@@ -74,7 +74,7 @@ extension WorkloadDataplane {
         } catch {
             throw .netlink(error)
         }
-        if workload.hasIPv4 {
+        if workload.families.ipv4 {
             let proxyARP = try inHostNamespace { try Sysctl.proxyARP(interface: hostName).read() }
             if proxyARP != "1" { drift.append("proxy_arp is \(proxyARP) on \(hostName), expected 1") }
         }
@@ -97,7 +97,7 @@ extension WorkloadDataplane {
             drift.append("container interface \(ifname) has unexpected address \(network)")
         }
         let routes = try socket.routes(interfaceIndex: link.index)
-        if workload.hasIPv4 {
+        if workload.families.ipv4 {
             let gateway = IPNetwork(host: Self.gatewayIPv4)
             if !routes.contains(where: { $0.destination == gateway && $0.gateway == nil && $0.scope == .link }) {
                 drift.append("container lacks route \(Self.gatewayIPv4) dev \(ifname) scope link")
@@ -106,7 +106,7 @@ extension WorkloadDataplane {
                 drift.append("container lacks route default via \(Self.gatewayIPv4) dev \(ifname)")
             }
         }
-        if workload.hasIPv6 {
+        if workload.families.ipv6 {
             if !routes.contains(where: { $0.isDefault && $0.gateway == Self.gatewayIPv6 }) {
                 drift.append("container lacks route default via \(Self.gatewayIPv6) dev \(ifname)")
             }

@@ -123,11 +123,9 @@ public struct IPAMPluginSession: Sendable {
         self.network = network
     }
 
-    /// Closes the session's store (`closeForExit` when the process ends with `request`).
-    /// The calico plugin closes the store it shares itself.
-    func close(_ request: CNIRequest) {
-        if request.endsProcess { ipam.store.closeForExit() } else { ipam.store.close() }
-    }
+    /// Closes the session's store, as the process ends or not (the calico plugin closes
+    /// the store it shares itself).
+    func close(_ request: CNIRequest) { ipam.store.close(endingProcess: request.endsProcess) }
 
     /// The attachment's handle.
     public func handleID(_ request: CNIRequest) -> String {

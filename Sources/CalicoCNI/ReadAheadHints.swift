@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CalicoAPI
 import Datastore
 import IPAddress
@@ -68,12 +65,6 @@ public struct ReadAheadHints: Sendable {
         }
         let directory = String(path[..<path.lastIndex(of: "/")!])
         if !Files.exists(directory) { try? Files.makeDirectories(directory, mode: 0o700) }
-        let temporary = path + ".\(getpid())"
-        do {
-            try Files.write(temporary, cidrs.joined(separator: "\n") + "\n", create: true, mode: 0o600)
-            if rename(temporary, path) != 0 { unlink(temporary) }
-        } catch {
-            unlink(temporary)
-        }
+        Files.replace(path, with: Array((cidrs.joined(separator: "\n") + "\n").utf8), mode: 0o600)
     }
 }

@@ -186,6 +186,11 @@ public protocol Datastore: AnyObject, Sendable {
 extension Datastore {
     public func closeForExit() { close() }
 
+    /// `closeForExit()` when the process ends right after, else `close()`.
+    public func close(endingProcess: Bool) {
+        if endingProcess { closeForExit() } else { close() }
+    }
+
     public func read(_ reads: [BatchRead]) throws(DatastoreError) -> [BatchReadResult] {
         var results: [BatchReadResult] = []
         results.reserveCapacity(reads.count)

@@ -58,13 +58,12 @@ public final class EtcdDatastore: Datastore {
     deinit { client.close() }
 
     public func get(_ key: String) throws(DatastoreError) -> KeyValue? {
-        let answer = try call("kv/range", ["key": EtcdWire.bytes(key)], isWrite: false)
+        let answer = try call("kv/range", EtcdWire.range(key: key), isWrite: false)
         return try EtcdWire.keyValues(answer).first
     }
 
     public func list(prefix: String) throws(DatastoreError) -> ListResult {
-        let r = EtcdWire.prefixRange(prefix)
-        let answer = try call("kv/range", ["key": EtcdWire.bytes(r.key), "range_end": EtcdWire.bytes(r.end)], isWrite: false)
+        let answer = try call("kv/range", EtcdWire.range(prefix: prefix), isWrite: false)
         // etcd returns a range in key order (its index is a B-tree over the key bytes).
         return ListResult(kvs: try EtcdWire.keyValues(answer), revision: try EtcdWire.revision(answer))
     }
@@ -76,11 +75,8 @@ public final class EtcdDatastore: Datastore {
         if reads.isEmpty { return [] }
         let operations: [JSON] = reads.map { read in
             switch read {
-            case .get(let key):
-                return ["request_range": ["key": EtcdWire.bytes(key)]]
-            case .list(let prefix):
-                let r = EtcdWire.prefixRange(prefix)
-                return ["request_range": ["key": EtcdWire.bytes(r.key), "range_end": EtcdWire.bytes(r.end)]]
+            case .get(let key): return ["request_range": EtcdWire.range(key: key)]
+            case .list(let prefix): return ["request_range": EtcdWire.range(prefix: prefix)]
             }
         }
         let answer = try call("kv/txn", ["success": .array(operations)], isWrite: false)

@@ -26,6 +26,15 @@ enum EtcdWire {
         return (key.isEmpty ? [0] : key, [0])
     }
 
+    /// A `RangeRequest` for one key.
+    static func range(key: String) -> JSON { ["key": bytes(key)] }
+
+    /// A `RangeRequest` for every key under `prefix`.
+    static func range(prefix: String) -> JSON {
+        let r = prefixRange(prefix)
+        return ["key": bytes(r.key), "range_end": bytes(r.end)]
+    }
+
     static func compare(_ c: Comparison) -> JSON {
         switch c {
         case .createRevision(let key, let rev):

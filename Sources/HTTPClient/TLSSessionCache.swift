@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 /// TLS sessions kept on disk between processes, so that the next plugin process resumes
 /// (TLS 1.3 PSK) instead of running a full handshake: it skips verifying the server's
@@ -88,19 +89,7 @@ struct TLSSessionCache: Sendable {
     /// optimisation.
     func save(_ bytes: [UInt8], for endpoint: HTTPEndpoint) {
         guard !bytes.isEmpty, bytes.count <= Self.maxSize else { return }
-        let target = path(for: endpoint)
-        let temporary = target + ".\(getpid()).tmp"
-        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if fd < 0 && errno == EEXIST {
-            // Left by a process with our pid that died between open and rename.
-            unlink(temporary)
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        }
-        guard fd >= 0 else { return }
-        let content = fingerprintBytes + bytes
-        let n = content.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        if n != content.count || rename(temporary, target) != 0 { unlink(temporary) }
+        Files.replace(path(for: endpoint), with: fingerprintBytes + bytes, mode: 0o600)
     }
 
     /// A session with its ticket and certificate chain is a few kilobytes.

@@ -38,6 +38,30 @@ public enum Files {
         }
     }
 
+    /// Replaces `path` with `bytes`, atomically for readers: written to a private temporary
+    /// file beside it (`mode`, created exclusively, never through a symbolic link), then
+    /// renamed over it. Returns false when that did not happen (read-only directory, full
+    /// disk), leaving no temporary file: for caches, whose writes may fail.
+    @discardableResult
+    public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) -> Bool {
+        let temporary = path + ".\(getpid()).tmp"
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        var fd = open(temporary, flags, mode)
+        if fd < 0 && errno == EEXIST {
+            // Left by a process with our pid that died between open and rename.
+            unlink(temporary)
+            fd = open(temporary, flags, mode)
+        }
+        guard fd >= 0 else { return false }
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        if n != bytes.count || rename(temporary, path) != 0 {
+            unlink(temporary)
+            return false
+        }
+        return true
+    }
+
     /// Whether `path` exists.
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 

@@ -79,14 +79,18 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
 
     public func list(prefix: String) throws(DatastoreError) -> ListResult {
         try inTransaction(write: false) { (c) throws(DatastoreError) -> ListResult in
-            let revision = try meta(c, "revision")
-            var kvs: [KeyValue] = []
-            let (sql, bindings) = ranged(Schema.listRange, Schema.listFrom, prefix: prefix)
-            try c.query(sql, bindings) { (s) throws(DatastoreError) in
-                kvs.append(KeyValue(key: s.text(0), value: s.text(1), createRevision: s.int(2), modRevision: s.int(3), version: s.int(4)))
-            }
-            return ListResult(kvs: kvs, revision: revision)
+            ListResult(kvs: try rows(c, prefix: prefix), revision: try meta(c, "revision"))
         }
+    }
+
+    /// The rows under `prefix`, in key order (inside the caller's transaction).
+    private func rows(_ c: SQLiteConnection, prefix: String) throws(DatastoreError) -> [KeyValue] {
+        var kvs: [KeyValue] = []
+        let (sql, bindings) = ranged(Schema.listRange, Schema.listFrom, prefix: prefix)
+        try c.query(sql, bindings) { (s) throws(DatastoreError) in
+            kvs.append(KeyValue(key: s.text(0), value: s.text(1), createRevision: s.int(2), modRevision: s.int(3), version: s.int(4)))
+        }
+        return kvs
     }
 
     /// Every read in one read transaction: one snapshot, one lock round.
@@ -102,12 +106,8 @@ public final class SQLiteDatastore: CompactableDatastore, @unchecked Sendable {
                     results.append(.value(try row(c, key)))
                 case .list(let prefix):
                     if revision == nil { revision = try meta(c, "revision") }
-                    var kvs: [KeyValue] = []
-                    let (sql, bindings) = ranged(Schema.listRange, Schema.listFrom, prefix: prefix)
-                    try c.query(sql, bindings) { (s) throws(DatastoreError) in
-                        kvs.append(KeyValue(key: s.text(0), value: s.text(1), createRevision: s.int(2), modRevision: s.int(3), version: s.int(4)))
-                    }
-                    results.append(.list(ListResult(kvs: kvs, revision: revision!)))
+                    let current = revision!
+                    results.append(.list(ListResult(kvs: try rows(c, prefix: prefix), revision: current)))
                 }
             }
             return results

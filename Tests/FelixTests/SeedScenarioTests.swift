@@ -110,7 +110,7 @@ final class BackgroundProcess {
 
     init(_ argv: [String], environment: [String: String]? = nil, log: URL) throws {
         logURL = log
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: TestEnvironment.which(argv[0]) ?? argv[0])
         process.arguments = Array(argv.dropFirst())
         if let environment { process.environment = environment }

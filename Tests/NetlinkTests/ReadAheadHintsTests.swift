@@ -43,10 +43,8 @@ import Testing
         let hints = ReadAheadHints(node: "n1", datastore: Self.etcd, directory: dir)
         let lines = ["junk", "10.2.0.0/26", "", "10.3.0.0/33"] + (0..<20).map { "10.4.\($0).0/26" }
         try lines.joined(separator: "\n").write(toFile: hints.path, atomically: true, encoding: .utf8)
-        let blocks = hints.blocks().map(\.description)
-        #expect(blocks.first == "10.2.0.0/26")
-        #expect(blocks.count <= 8, "at most 8 blocks are read ahead")
-        #expect(!blocks.contains { $0.hasPrefix("10.3.0.0") })
+        // The first 8 lines count (empty ones are no lines); the damaged among them are skipped.
+        #expect(hints.blocks().map(\.description) == ["10.2.0.0/26"] + (0..<5).map { "10.4.\($0).0/26" })
     }
 
     @Test func anUnchangedHintIsNotRewritten() throws {

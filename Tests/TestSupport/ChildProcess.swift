@@ -34,9 +34,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func run() throws {
         guard let executableURL else { throw CocoaError(.fileNoSuchFile) }
-        var opened: [Int32] = []
-        defer { for fd in opened { close(fd) } }
-        func descriptor(_ io: Any?, reading: Bool, default fd: Int32) throws -> Int32 {
+        func descriptor(_ io: Any?, reading: Bool, default fd: Int32) -> Int32 {
             switch io {
             case let pipe as Pipe:
                 return reading ? pipe.fileHandleForReading.fileDescriptor : pipe.fileHandleForWriting.fileDescriptor
@@ -46,9 +44,9 @@ public final class ChildProcess: @unchecked Sendable {
                 return fd
             }
         }
-        let stdin = try descriptor(standardInput, reading: true, default: 0)
-        let stdout = try descriptor(standardOutput, reading: false, default: 1)
-        let stderr = try descriptor(standardError, reading: false, default: 2)
+        let stdin = descriptor(standardInput, reading: true, default: 0)
+        let stdout = descriptor(standardOutput, reading: false, default: 1)
+        let stderr = descriptor(standardError, reading: false, default: 2)
         let spawned = try Subprocess.spawn(
             executable: executableURL.path, arguments: arguments,
             environment: environment ?? ProcessInfo.processInfo.environment,
@@ -58,7 +56,6 @@ public final class ChildProcess: @unchecked Sendable {
         if let pipe = standardInput as? Pipe { try? pipe.fileHandleForReading.close() }
         if let pipe = standardOutput as? Pipe { try? pipe.fileHandleForWriting.close() }
         if let pipe = standardError as? Pipe, (standardOutput as? Pipe) !== pipe { try? pipe.fileHandleForWriting.close() }
-        _ = opened
     }
 
     /// Reaps the child if it has exited (without waiting, unless `blocking`).
