@@ -218,7 +218,7 @@ struct EtcdLostAnswerTests {
 
         let container = try EtcdWorkload()
         let once = Once()
-        proxy.rule { r in Self.isAllocation(r) && once.take() ? .deliverThen({ etcd.pause() }) : .forward }
+        proxy.rule { r in Self.isAllocation(r) && once.take() ? .freezeThenDeliver({ etcd.pause() }) : .forward }
         let (add, seconds) = try EtcdE2E.timed { try agent.invoke("ADD", container) }
         etcd.resume()
         #expect(add.etcdE2EErrorCode == 11, "\(add.stdoutText) \(add.stderrText)")

@@ -375,9 +375,11 @@ final class EtcdRelay: @unchecked Sendable {
         /// Deliver the request, wait for etcd's answer (so it is applied), then close the
         /// client's connection without a byte of it.
         case loseAnswer
-        /// Deliver the request, then run `action` (the test pauses etcd there); the answer is
-        /// relayed whenever it comes.
-        case deliverThen(@Sendable () -> Void)
+        /// Run `action` (the test pauses etcd there), then deliver the request into etcd's
+        /// socket; the answer is relayed whenever it comes. Pausing first makes "etcd froze
+        /// with the request delivered" certain: paused after the delivery, a fast etcd could
+        /// answer in between.
+        case freezeThenDeliver(@Sendable () -> Void)
     }
 
     /// One request seen: its path and the keys its puts and deletes name.
@@ -599,15 +601,15 @@ final class EtcdRelay: @unchecked Sendable {
         let forwarded = Data((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8) + body
         guard let upstream = connectUpstream() else { return }
         defer { closeUpstream(upstream) }
+        if case .freezeThenDeliver(let action) = verdict { action() }
         guard Self.writeAll(upstream, forwarded) else { return }
-        if case .deliverThen(let action) = verdict { action() }
         let answer = Self.readToEnd(upstream)
         switch verdict {
         case .forward:
             _ = Self.writeAll(client, answer)
         case .loseAnswer:
             lock.withLock { answers += 1 }
-        case .deliverThen:
+        case .freezeThenDeliver:
             lock.withLock { answers += 1 }
             _ = Self.writeAll(client, answer)
         }
