@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["POSIX", "JSON"], path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "IPAddress"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "CNIHarness", "JSON", "IPAddress", "POSIX", "TestSupport"]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NetNS", "CalicoCNI", "TestSupport"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NetNS", "CalicoCNI", "CNetlinkShims", "TestSupport"]),
         .testTarget(name: "DatastoreTests", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "Datastores", "DatastoreConformance", "TestSupport"]),
         .testTarget(name: "CalicoAPITests", dependencies: ["CalicoAPI", "JSON"]),
         .testTarget(name: "SelectorTests", dependencies: ["Selector"]),

@@ -4,22 +4,32 @@ import Netlink
 extension WorkloadDataplane {
     /// Removes a workload's veth. Idempotent: whatever is already gone counts as done.
     ///
-    /// Deletes the host veth by name (`ip link del caliX`), which removes its container end
-    /// and every route through it. Only when the host end is missing and the container
-    /// namespace is known (and still exists) is `interfaceName` deleted inside the container
-    /// (`ip -n CTR link del eth0`), for an ADD that failed half-way. A missing namespace
-    /// (Mesos leaves out `CNI_NETNS` after a reboot; the bind mount may be gone or left
-    /// as a plain file) is not an error.
+    /// Deletes the host veth (`ip link del caliX`), which removes its container end and
+    /// every route through either. Returns once the kernel has unregistered both ends (see
+    /// `NetlinkSocket.deleteLinkDetached`): the kernel's teardown after that, most of the
+    /// deletion's time, finishes in a helper process. Only when the host end is missing and
+    /// the container namespace is known (and still exists) is `interfaceName` deleted
+    /// inside the container (`ip -n CTR link del eth0`), for an ADD that failed half-way.
+    /// A missing namespace (Mesos leaves out `CNI_NETNS` after a reboot; the bind mount may
+    /// be gone or left as a plain file) is not an error.
     public func detach(hostVethName: String, containerNamespacePath: String?, interfaceName: String)
         throws(DataplaneError)
     {
+        let hostLink: Link?
         do {
-            try hostSocket.perform(.deleteLink(named: hostVethName))
-            return
+            hostLink = try hostSocket.link(named: hostVethName)
         } catch let error where error.isNotFound {
-            // Not there: maybe the container still has its end.
+            hostLink = nil  // Not there: maybe the container still has its end.
         } catch {
             throw .netlink(error)
+        }
+        if let hostLink {
+            do throws(DataplaneError) {
+                try deleteVeth(hostLink, containerNamespacePath: containerNamespacePath)
+                return
+            } catch .netlink(let error) where error.isNotFound {
+                // Gone meanwhile (a concurrent DEL): as if it had not been there.
+            }
         }
         guard let containerNamespacePath else { return }
         let container: NetworkNamespace
@@ -37,6 +47,40 @@ extension WorkloadDataplane {
             return
         } catch {
             throw .netlink(error)
+        }
+    }
+
+    /// Deletes the host end of a veth and waits until both ends are unregistered.
+    private func deleteVeth(_ hostLink: Link, containerNamespacePath: String?) throws(DataplaneError) {
+        // The peer is watched in its namespace: the host's when the kernel names no other
+        // (no link-netnsid), else the container's, if it can be opened. A peer that cannot be
+        // watched makes the deletion wait for the kernel's answer.
+        var peerListener: LinkEventListener?
+        if let peer = hostLink.linkIndex, peer > 0, hostLink.linkNamespaceID != nil,
+            let containerNamespacePath, let container = try? NetworkNamespace(path: containerNamespacePath)
+        {
+            peerListener = try? Self.containerListener(container)
+        }
+        let deleted: Result<Void, NetlinkError> = try inHostNamespace {
+            Result { () throws(NetlinkError) in
+                let hostListener = try LinkEventListener()
+                var watches = [LinkRemovalWatch(listener: hostListener, index: hostLink.index)]
+                if let peer = hostLink.linkIndex, peer > 0 {
+                    let listener = hostLink.linkNamespaceID == nil ? hostListener : peerListener
+                    watches.append(LinkRemovalWatch(listener: listener, index: peer))
+                }
+                try NetlinkSocket.deleteLinkDetached(
+                    index: hostLink.index, awaiting: watches, helperName: "calico-veth-del")
+            }
+        }
+        if case .failure(let error) = deleted { throw .netlink(error) }
+    }
+
+    static func containerListener(_ namespace: NetworkNamespace) throws(DataplaneError) -> LinkEventListener {
+        do {
+            return try namespace.run { try LinkEventListener() }
+        } catch {
+            throw DataplaneError.wrapping(error)
         }
     }
 }

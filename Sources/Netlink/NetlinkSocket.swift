@@ -14,7 +14,7 @@ import Synchronization
 /// Every command asks for an ACK, so a kernel refusal surfaces as a `NetlinkError` naming
 /// the operation, with the kernel's extended-ACK text when it has one.
 public final class NetlinkSocket: Sendable {
-    private let descriptor: CInt
+    let descriptor: CInt
     private let port: UInt32
     private let state: Mutex<State>
 

@@ -41,6 +41,26 @@ struct DelTests {
         Self.expectCleanSuccess(try agent.del(keep), "DEL again")
     }
 
+    /// DEL returns once both ends of the veth are unregistered; the kernel's teardown after
+    /// that goes on in a helper process. The container attached again at once gets the same
+    /// veth names and a working link.
+    @Test func addRightAfterDelReusesTheVethNames() throws {
+        let agent = try Agent(store: ClusterStore())
+        let container = try Container()
+        try agent.attach(container)
+        let names = try agent.workloadLinkNames()
+        #expect(names.count == 1)
+        Self.expectCleanSuccess(try agent.del(container), "DEL")
+        #expect(try agent.workloadLinkNames().isEmpty)
+        #expect(try container.linkNames() == ["lo"])
+        let address = try agent.attach(container)
+        #expect(try agent.workloadLinkNames() == names)
+        #expect(try container.linkNames() == ["eth0", "lo"])
+        #expect(try agent.ping(address), "the host reaches the re-added container")
+        Self.expectCleanSuccess(try agent.del(container), "second DEL")
+        try Self.expectNothingLeft(agent, [container])
+    }
+
     @Test func delWithoutNetns() throws {
         let agent = try Agent(store: ClusterStore())
         let container = try Container()

@@ -45,4 +45,18 @@ static inline int cnl_sol_netlink(void) { return 270; }
 static inline long cnl_nsfs_magic(void) { return NSFS_MAGIC; }
 static inline long cnl_procfs_magic(void) { return PROC_SUPER_MAGIC; }
 
+/// Sends one netlink request from a helper process and returns without waiting for it.
+///
+/// Forks a helper (through a middle process that ends at once, so the helper is not the
+/// caller's child and nobody has to reap it but init). The helper puts its standard streams
+/// on /dev/null and closes every descriptor but `sock` and its report pipe, so a runtime reading
+/// the caller's output sees its end when the caller exits, not when the helper does; names
+/// itself `name` (at most 15 bytes shown); sends the `length` bytes of `message` (one
+/// request with NLM_F_ACK) on `sock`; reads the kernel's answer with the same sequence
+/// number; writes its error number as an int to the report pipe (0 for the ACK, a positive
+/// errno otherwise) and exits. Returns the report pipe's read end (close-on-exec; it reads
+/// end-of-file if the helper dies without reporting) once the helper exists, or -1 with
+/// errno set.
+int cnl_detached_request(int sock, const void *message, size_t length, const char *name);
+
 #endif

@@ -1,0 +1,161 @@
+import CNetlinkShims
+import Foundation
+import NetNS
+import Netlink
+import TestSupport
+import Testing
+
+/// `NetlinkSocket.deleteLinkDetached`: the deletion returns once the kernel has unregistered
+/// the link and its peer, and the helper that waits for the kernel's answer holds nothing
+/// of its caller.
+@Suite("Detached link deletion", .enabled(if: namespaceTests, "needs root and the ip tool"))
+struct DetachedDeletionTests {
+    /// A veth between `host` and `container` with an address and a route at each end, as a
+    /// workload has them.
+    func workloadVeth(_ host: TestNamespace, _ container: TestNamespace) throws -> Link {
+        let socket = try openSocket(in: host)
+        let handle = try NetworkNamespace(path: container.path)
+        let link = try withExtendedLifetime(handle) {
+            try socket.addVethPair(
+                VethPair(name: "dd0", peerName: "dd1", peerNamespaceDescriptor: handle.descriptor, isUp: true))
+        }
+        try container.check(["ip", "link", "set", "dd1", "up"])
+        try container.check(["ip", "addr", "add", "10.77.0.2/32", "dev", "dd1"])
+        try container.check(["ip", "route", "add", "169.254.1.1", "dev", "dd1", "scope", "link"])
+        try container.check(["ip", "route", "add", "default", "via", "169.254.1.1", "dev", "dd1"])
+        try host.check(["ip", "route", "add", "10.77.0.2/32", "dev", "dd0"])
+        return link
+    }
+
+    @Test func returnsWithBothEndsUnregisteredAndTheirNamesFree() throws {
+        let host = try TestNamespace("dd-h"), container = try TestNamespace("dd-c")
+        let link = try workloadVeth(host, container)
+        let peer = try #require(link.linkIndex)
+        #expect(link.linkNamespaceID != nil, "the peer is in another namespace")
+        let hostHandle = try NetworkNamespace(path: host.path)
+        let peerListener = try NetworkNamespace(path: container.path).run { try LinkEventListener() }
+
+        try hostHandle.run {
+            let listener = try LinkEventListener()
+            try NetlinkSocket.deleteLinkDetached(
+                index: link.index,
+                awaiting: [LinkRemovalWatch(listener: listener, index: link.index),
+                           LinkRemovalWatch(listener: peerListener, index: peer)],
+                helperName: "test-veth-del")
+        }
+
+        // What a runtime checks right after DEL: no link, no address, no route at either end.
+        #expect(try ipLink(host, "dd0") == nil)
+        #expect(try ipLink(container, "dd1") == nil)
+        #expect(try container.check(["ip", "-4", "addr"]).contains("10.77.0.2") == false)
+        #expect(try ipRoutes(container).isEmpty)
+        #expect(try ipRoutes(host).isEmpty)
+        // The names are free at once, though the kernel may still be freeing the old pair.
+        let again = try workloadVeth(host, container)
+        #expect(again.index != link.index)
+        #expect(try ipLink(container, "dd1") != nil)
+    }
+
+    @Test func anUnwatchedPeerWaitsForTheKernelsAnswer() throws {
+        let host = try TestNamespace("dd-h"), container = try TestNamespace("dd-c")
+        let link = try workloadVeth(host, container)
+        try NetworkNamespace(path: host.path).run {
+            let listener = try LinkEventListener()
+            try NetlinkSocket.deleteLinkDetached(
+                index: link.index,
+                awaiting: [LinkRemovalWatch(listener: listener, index: link.index),
+                           LinkRemovalWatch(listener: nil, index: try #require(link.linkIndex))],
+                helperName: "test-veth-del")
+        }
+        #expect(try ipLink(host, "dd0") == nil)
+        #expect(try ipLink(container, "dd1") == nil)
+    }
+
+    @Test func aMissingLinkIsNotFound() throws {
+        let host = try TestNamespace("dd-h")
+        let error = #expect(throws: NetlinkError.self) {
+            try NetworkNamespace(path: host.path).run {
+                let listener = try LinkEventListener()
+                try NetlinkSocket.deleteLinkDetached(
+                    index: 999_999, awaiting: [LinkRemovalWatch(listener: listener, index: 999_999)],
+                    helperName: "test-veth-del")
+            }
+        }
+        #expect(error?.isNotFound == true, "\(String(describing: error))")
+        #expect(error?.operation == "ip link del index 999999")
+    }
+}
+
+/// The helper process itself (`cnl_detached_request`), driven through a socket pair that
+/// plays the kernel: the test reads the request and writes the answer when it chooses, so
+/// the helper can be inspected while it waits.
+@Suite("Detached request helper")
+struct DetachedRequestHelperTests {
+    /// An NLMSG_ERROR answering sequence `sequence` with `-code`.
+    func answer(sequence: UInt32, code: Int32) -> [UInt8] {
+        var bytes: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        put(UInt32(16 + 4 + 16)); put(UInt16(NLMSG_ERROR)); put(UInt16(0)); put(sequence); put(UInt32(0))
+        put(Int32(-code))
+        put(UInt32(16)); put(UInt16(RTM_DELLINK)); put(UInt16(0)); put(sequence); put(UInt32(0))
+        return bytes
+    }
+
+    @Test func holdsNoDescriptorOfItsCallerIsNotItsChildAndReportsTheAnswer() throws {
+        var pair: [CInt] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        let request: [UInt8] = [16, 0, 0, 0, UInt8(RTM_DELLINK), 0, 5, 0, 42, 0, 0, 0, 0, 0, 0, 0]
+        let name = "dd-\(UInt32.random(in: 0...0xFFFFFF))"
+        let reader = request.withUnsafeBytes { cnl_detached_request(pair[1], $0.baseAddress, $0.count, name) }
+        try #require(reader >= 0, "spawned: \(String(cString: strerror(errno)))")
+        defer { close(reader) }
+
+        // The request arrives on the kernel's side of the pair.
+        var received = [UInt8](repeating: 0, count: 64)
+        var ready = pollfd(fd: pair[0], events: Int16(POLLIN), revents: 0)
+        #expect(poll(&ready, 1, 10_000) == 1)
+        let got = received.withUnsafeMutableBytes { recv(pair[0], $0.baseAddress, $0.count, 0) }
+        #expect(Array(received.prefix(max(0, got))) == request)
+
+        // While it waits: named, reparented away from us, standard streams on /dev/null and
+        // nothing else open but its socket and its report pipe.
+        let pid = try #require(Self.process(named: name), "a process named \(name)")
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let parent = status.split(separator: "\n").first { $0.hasPrefix("PPid:") }
+        #expect(parent != nil && parent != "PPid:\t\(getpid())", "\(parent ?? "no PPid")")
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        var targets: [String: String] = [:]
+        for fd in descriptors {
+            targets[fd] = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")
+        }
+        #expect(targets.count == 5, "\(targets)")
+        for fd in ["0", "1", "2"] { #expect(targets[fd] == "/dev/null", "fd \(fd): \(targets)") }
+        #expect(targets.values.filter { $0.hasPrefix("socket:") }.count == 1, "\(targets)")
+        #expect(targets.values.filter { $0.hasPrefix("pipe:") }.count == 1, "\(targets)")
+
+        // An answer to another sequence number is not the answer; then EPERM is reported.
+        _ = answer(sequence: 41, code: EEXIST).withUnsafeBytes { send(pair[0], $0.baseAddress, $0.count, 0) }
+        _ = answer(sequence: 42, code: EPERM).withUnsafeBytes { send(pair[0], $0.baseAddress, $0.count, 0) }
+        var code: Int32 = -1
+        var report = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&report, 1, 10_000) == 1)
+        #expect(withUnsafeMutableBytes(of: &code) { read(reader, $0.baseAddress, $0.count) } == 4)
+        #expect(code == EPERM)
+    }
+
+    /// The pid of the process whose comm is `name`.
+    static func process(named name: String) -> pid_t? {
+        for _ in 0..<200 {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for entry in entries {
+                guard let pid = pid_t(entry),
+                      let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8)
+                else { continue }
+                if comm.trimmingCharacters(in: .newlines) == name { return pid }
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+}
