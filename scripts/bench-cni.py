@@ -255,6 +255,9 @@ def phases(plugin, count, work):
         finally:
             ns.close()
     print(f"\nphases of {plugin.label} (median ms over {count} traced runs; strace inflates every traced call)")
+    if plugin.label.startswith("calico"):
+        print("  (strace -f follows calico's DEL helper and waits for it: here DEL's netlink phase is the"
+              " kernel's whole veth teardown, which the untraced DEL does not wait for)")
     for command, parts in totals.items():
         print(f"  {command}: " + "   ".join(f"{k} {statistics.median(v):.2f}" for k, v in parts.items()))
 
