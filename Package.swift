@@ -14,6 +14,15 @@ let pluginLinkerSettings: [LinkerSetting] = [
                  .when(configuration: .release)),
 ]
 
+/// The libraries on the plugins' path and the plugins themselves: generic types are
+/// instantiated through metadata accessors, not by demangling their mangled names at run
+/// time (the default in optimized builds, which saves code size): demangling, and checking
+/// each requirement by a conformance lookup whose first use scans every conformance record
+/// of the binary, was a quarter of a plugin's user time.
+let pluginPathSwiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+]
+
 let package = Package(
     name: "calico-mesos",
     platforms: [.macOS(.v13)],
@@ -36,32 +45,32 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
 
         // Foundations shared by everything.
-        .target(name: "POSIX", dependencies: ["CNetlinkShims"]),
-        .target(name: "JSON"),
-        .target(name: "IPAddress"),
+        .target(name: "POSIX", dependencies: ["CNetlinkShims"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "JSON", swiftSettings: pluginPathSwiftSettings),
+        .target(name: "IPAddress", swiftSettings: pluginPathSwiftSettings),
 
         // CNI protocol, kernel access.
-        .target(name: "CNI", dependencies: ["JSON", "POSIX", "IPAddress"]),
-        .target(name: "Netlink", dependencies: ["CNetlinkShims", "POSIX", "IPAddress"]),
-        .target(name: "NetNS", dependencies: ["CNetlinkShims", "POSIX"]),
+        .target(name: "CNI", dependencies: ["JSON", "POSIX", "IPAddress"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "Netlink", dependencies: ["CNetlinkShims", "POSIX", "IPAddress"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "NetNS", dependencies: ["CNetlinkShims", "POSIX"], swiftSettings: pluginPathSwiftSettings),
 
         // Datastore: protocol + key layout, then one target per backend, then selection.
-        .target(name: "Datastore", dependencies: ["JSON"]),
-        .target(name: "SQLiteDatastore", dependencies: ["Datastore", "CSQLite", "POSIX"]),
+        .target(name: "Datastore", dependencies: ["JSON"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "SQLiteDatastore", dependencies: ["Datastore", "CSQLite", "POSIX"], swiftSettings: pluginPathSwiftSettings),
         // OpenSSL linked statically (see OpenSSLLibrary.swift): Debian's libssl-dev ships
         // the archives, and a position-dependent plugin neither loads nor relocates them.
-        .target(name: "HTTPClient", dependencies: ["POSIX", "COpenSSL"],
+        .target(name: "HTTPClient", dependencies: ["POSIX", "COpenSSL"], swiftSettings: pluginPathSwiftSettings,
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libssl.a", "-Xlinker", "-l:libcrypto.a"])]),
-        .target(name: "EtcdDatastore", dependencies: ["Datastore", "HTTPClient", "JSON", "POSIX"]),
-        .target(name: "Datastores", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "JSON", "POSIX"]),
+        .target(name: "EtcdDatastore", dependencies: ["Datastore", "HTTPClient", "JSON", "POSIX"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "Datastores", dependencies: ["Datastore", "SQLiteDatastore", "EtcdDatastore", "JSON", "POSIX"], swiftSettings: pluginPathSwiftSettings),
         // The protocol's conformance suite, run by every backend's tests.
         .target(name: "DatastoreConformance", dependencies: ["Datastore"]),
 
         // Calico.
-        .target(name: "CalicoAPI", dependencies: ["JSON", "Datastore", "POSIX", "IPAddress"]),
-        .target(name: "Selector"),
-        .target(name: "IPAM", dependencies: ["CalicoAPI", "Selector", "Datastore", "JSON", "POSIX", "IPAddress"]),
-        .target(name: "CalicoCNI", dependencies: ["CNI", "Netlink", "NetNS", "IPAM", "CalicoAPI", "Datastores", "JSON", "POSIX"]),
+        .target(name: "CalicoAPI", dependencies: ["JSON", "Datastore", "POSIX", "IPAddress"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "Selector", swiftSettings: pluginPathSwiftSettings),
+        .target(name: "IPAM", dependencies: ["CalicoAPI", "Selector", "Datastore", "JSON", "POSIX", "IPAddress"], swiftSettings: pluginPathSwiftSettings),
+        .target(name: "CalicoCNI", dependencies: ["CNI", "Netlink", "NetNS", "IPAM", "CalicoAPI", "Datastores", "JSON", "POSIX"], swiftSettings: pluginPathSwiftSettings),
         .target(name: "Policy", dependencies: ["CalicoAPI", "Selector", "JSON", "IPAddress"]),
         .target(name: "CalicoCtl", dependencies: ["CalicoAPI", "Selector", "Datastores", "IPAM", "JSON", "POSIX", .product(name: "Yams", package: "Yams")]),
         .target(name: "Felix", dependencies: ["Policy", "CalicoAPI", "Datastore", "Datastores", "SQLiteDatastore", "Selector", "JSON", "POSIX"]),
@@ -75,8 +84,8 @@ let package = Package(
         // dladdr to walk), and in release builds with libstdc++ and libgcc linked in.
         // Together ~1 ms of every invocation: the only shared libraries left are libc,
         // libm and libsqlite3.
-        .executableTarget(name: "calico", dependencies: ["CalicoCNI"], exclude: ["linker"], linkerSettings: pluginLinkerSettings),
-        .executableTarget(name: "calico-ipam", dependencies: ["CalicoCNI"], linkerSettings: pluginLinkerSettings),
+        .executableTarget(name: "calico", dependencies: ["CalicoCNI"], exclude: ["linker"], swiftSettings: pluginPathSwiftSettings, linkerSettings: pluginLinkerSettings),
+        .executableTarget(name: "calico-ipam", dependencies: ["CalicoCNI"], swiftSettings: pluginPathSwiftSettings, linkerSettings: pluginLinkerSettings),
         .executableTarget(name: "calicoctl", dependencies: ["CalicoCtl"]),
         .executableTarget(name: "calico-felix", dependencies: ["Felix"]),
         .executableTarget(name: "cni-harness", dependencies: ["CNIHarness"]),
