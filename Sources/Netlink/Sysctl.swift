@@ -76,6 +76,12 @@ public struct Sysctl: Sendable, Hashable, CustomStringConvertible {
         Sysctl("net/ipv6/conf/\(checked(interface))/accept_ra")
     }
 
+    /// `net.ipv6.conf.<if>.disable_ipv6`: 1 removes the interface's IPv6 addresses and
+    /// routes (link-local, multicast) and keeps it from getting any.
+    public static func disableIPv6(interface: String) -> Sysctl {
+        Sysctl("net/ipv6/conf/\(checked(interface))/disable_ipv6")
+    }
+
     /// `net.ipv6.conf.<if>.accept_dad`: whether addresses go through duplicate address detection.
     public static func acceptDAD(interface: String) -> Sysctl {
         Sysctl("net/ipv6/conf/\(checked(interface))/accept_dad")

@@ -117,6 +117,10 @@ struct DataplaneTests {
         #expect(try sysctlInside(host.namespace, "net/ipv4/neigh/\(hostName)/proxy_delay") == "0")
         #expect(try sysctlInside(host.namespace, "net/ipv4/conf/\(hostName)/forwarding") == "1")
         #expect(try ipRoutes(host.namespace).contains { $0["dst"] as? String == "10.65.0.2" && $0["dev"] as? String == hostName && $0["scope"] as? String == "link" })
+        // An IPv4 workload's host end has no IPv6: no address, no route in any table.
+        #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/disable_ipv6") == "1")
+        #expect(try ipAddresses(host.namespace, hostName).isEmpty)
+        #expect(try host.namespace.ipJSON(["-6", "route", "show", "table", "all", "dev", hostName]).isEmpty)
         #expect(try host.dataplane.check(workload) == [])
 
         // Container → host, then a second container on the same host, container → container.
@@ -164,6 +168,7 @@ struct DataplaneTests {
         #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/proxy_ndp") == "1")
         #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/forwarding") == "1")
         #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/accept_ra") == "0")
+        #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/disable_ipv6") == "0")
         #expect(try ipRoutes(host.namespace, "-6").contains { $0["dst"] as? String == "fd00:66::2" && $0["dev"] as? String == hostName })
         #expect(try ipRoutes(host.namespace).contains { $0["dst"] as? String == "10.66.0.2" && $0["dev"] as? String == hostName })
         #expect(try host.dataplane.check(workload) == [])
@@ -195,6 +200,8 @@ struct DataplaneTests {
         #expect(try ipLink(ctr, "eth0")?["address"] as? String == "02:00:00:aa:bb:cc")
         #expect(try ipAddresses(ctr, "eth0").filter { !$0.hasPrefix("fe80") }.isEmpty)
         #expect(try ipRoutes(ctr).contains { $0["dst"] as? String == "default" && $0["gateway"] as? String == "169.254.1.1" })
+        // Prepared for IPv4 only: the host end has IPv6 disabled, until IPv6 turns up.
+        #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/disable_ipv6") == "1")
 
         let addresses = [IPAddress("10.67.0.2")!, IPAddress("fd00:67::2")!]
         let attached = try host.dataplane.complete(veth, addresses: addresses)
@@ -205,6 +212,7 @@ struct DataplaneTests {
         let info = try host.namespace.ipJSON(["-6", "addr", "show", "dev", hostName]).flatMap { ($0["addr_info"] as? [[String: Any]]) ?? [] }
         let linkLocal = try #require(info.first { $0["local"] as? String == "fe80::ecee:eeff:feee:eeee" })
         #expect(linkLocal["tentative"] == nil)
+        #expect(try sysctlInside(host.namespace, "net/ipv6/conf/\(hostName)/disable_ipv6") == "0")
         #expect(try ipLink(host.namespace, hostName)?["operstate"] as? String != "DOWN")
         var full = workload
         full.addresses = addresses
