@@ -172,11 +172,22 @@ public struct CalicoPlugin: CNIPlugin {
             throw CNIError(code: Self.dataplaneCode, msg: "could not remove \(vethName)", details: error.description)
         }
 
-        // 2. The address and the record.
-        let context = try Context(request: request, settings: settings)
+        // 2. The address and the record: with calico-ipam one batch of reads (the handle,
+        // and the blocks the host's recent ADDs used) and one transaction releasing the
+        // address and deleting the endpoint.
+        let ipamSettings = try IPAMPluginSettings(conf: request.conf)
+        var prefetch: [BatchRead] = []
+        if settings.usesCalicoIPAM {
+            let hints = ReadAheadHints(node: ipamSettings.node, datastore: ipamSettings.datastore)
+            prefetch = IPAMPluginSession.delReads(
+                handleID: IPAMPlugin.handleID(network: request.conf.name, containerID: request.containerID),
+                hintedBlockKeys: ReadAheadHints.keys(of: hints.blocks()))
+        }
+        let context = try Context(request: request, settings: settings, ipamSettings: ipamSettings, prefetching: prefetch)
         defer { context.close() }
-        try context.ipamDel()
-        try context.deleteEndpoint()
+        if try !context.ipamDel(alsoWriting: [.delete(key: context.endpointKey)]) {
+            try context.deleteEndpoint()
+        }
     }
 
     // MARK: CHECK
@@ -314,16 +325,19 @@ extension CalicoPlugin {
                     }
                     request.log.info("rollback: released \(addresses.map(\.description).joined(separator: ", ")) of \(handle)")
                 } else {
-                    try ipamDel()
+                    _ = try ipamDel()
                 }
             } catch {
                 request.log.error("rollback: could not release the address of \(request.containerID): \(error.msg)")
             }
         }
 
-        func ipamDel() throws(CNIError) {
-            if settings.usesCalicoIPAM { return try session.del(request) }
+        /// IPAM DEL; with calico-ipam, `alsoWriting`'s writes go into the transaction that
+        /// releases the address when there is one (the result says whether they did).
+        func ipamDel(alsoWriting: [Operation] = []) throws(CNIError) -> Bool {
+            if settings.usesCalicoIPAM { return try session.del(request, alsoWriting: alsoWriting) }
             try IPAMDelegate(request: request).del()
+            return false
         }
 
         func ipamCheck() throws(CNIError) {
@@ -390,13 +404,18 @@ extension CalicoPlugin {
         }
 
         /// Deletes this attachment's endpoint in whichever namespace it was recorded.
+        /// The key of this attachment's WorkloadEndpoint, in the namespace it is recorded in.
+        var endpointKey: String {
+            ResourceKind.workloadEndpoint.key(name: endpointName, namespace: settings.namespace)
+        }
+
+        /// Deletes this attachment's endpoint (whatever its revision, as upstream's DEL does;
+        /// absent is fine).
         func deleteEndpoint() throws(CNIError) {
             do {
-                _ = try resources.delete(WorkloadEndpoint.self, name: endpointName, namespace: settings.namespace)
-            } catch .notFound {
-                return
+                try store.delete(endpointKey)
             } catch {
-                throw Self.cniError(error, doing: "delete WorkloadEndpoint \(settings.namespace)/\(endpointName)")
+                throw IPAMPlugin.cniError(error)
             }
         }
 

@@ -185,17 +185,30 @@ public struct IPAMPluginSession: Sendable {
 
     /// IPAM DEL: releases the handle. Nothing to release is success.
     public func del(_ request: CNIRequest) throws(CNIError) {
+        _ = try del(request, alsoWriting: [])
+    }
+
+    /// IPAM DEL that also makes `alsoWriting`'s writes in the transaction releasing the
+    /// address (`IPAMClient.release(handleID:alsoWriting:)`); returns whether it did.
+    public func del(_ request: CNIRequest, alsoWriting: [Operation]) throws(CNIError) -> Bool {
         let handle = handleID(request)
         do {
-            let released = try ipam.release(handleID: handle)
+            let (released, wroteAlso) = try ipam.release(handleID: handle, alsoWriting: alsoWriting)
             if released.isEmpty {
                 request.log.info("nothing to release for \(handle)")
             } else {
                 request.log.info("released \(released.map(\.description).joined(separator: ", ")) of \(handle)")
             }
+            return wroteAlso
         } catch {
             throw IPAMPlugin.cniError(error)
         }
+    }
+
+    /// What a DEL reads first, in one batch: the handle and, from the host's hint, the
+    /// blocks its recent ADDs used (where the handle's address most likely is).
+    public static func delReads(handleID: String, hintedBlockKeys: [String]) -> [BatchRead] {
+        [.get(CalicoKeys.handle(handleID))] + hintedBlockKeys.map { .get($0) }
     }
 
     /// IPAM CHECK: every address of `prevResult` is still held by this attachment's handle.

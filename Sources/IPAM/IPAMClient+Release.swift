@@ -11,17 +11,29 @@ extension IPAMClient {
     /// Returns the addresses released.
     @discardableResult
     public func release(handleID: String) throws(IPAMError) -> [IPAddress] {
+        try release(handleID: handleID, alsoWriting: []).released
+    }
+
+    /// `release(handleID:)` that also makes `extra`'s writes in the first transaction it
+    /// commits (a DEL deleting its WorkloadEndpoint with the release: one write, not two).
+    /// `wroteAlso` says whether it did; not when the handle did not exist.
+    public func release(handleID: String, alsoWriting extra: [Operation]) throws(IPAMError)
+        -> (released: [IPAddress], wroteAlso: Bool)
+    {
         var attempts = Attempts(self, what: "releasing \(handleID)")
         var released: [IPAddress] = []
+        var wroteAlso = extra.isEmpty
+        var pending: [Operation] { wroteAlso ? [] : extra }
         let handleKey = CalicoKeys.handle(handleID)
         while true {
-            guard let handle = try readHandle(handleID) else { return released.sorted() }
+            guard let handle = try readHandle(handleID) else { return (released.sorted(), wroteAlso && !extra.isEmpty) }
             guard let cidrText = handle.value.block.keys.sorted().first else {
                 // An empty handle: delete it.
-                let txn = Transaction(if: [.modRevision(key: handleKey, equals: handle.modRevision)], then: [.delete(key: handleKey)])
+                let txn = Transaction(
+                    if: [.modRevision(key: handleKey, equals: handle.modRevision)], then: [.delete(key: handleKey)] + pending)
                 let store = self.store
                 if try commit(txn, applied: { () throws(IPAMError) in try call({ () throws(DatastoreError) in try store.get(handleKey) }) == nil }) != nil {
-                    return released.sorted()
+                    return (released.sorted(), !extra.isEmpty)
                 }
                 try attempts.next(self)
                 continue
@@ -36,10 +48,13 @@ extension IPAMClient {
                   !block.value.ordinals(handleID: handleID).isEmpty
             else {
                 // Nothing of ours in that block (or no such block): drop the entry.
-                let txn = Transaction(if: [handleCmp], then: [handleOp])
+                let txn = Transaction(if: [handleCmp], then: [handleOp] + pending)
                 if try commit(txn, applied: { () throws(IPAMError) in try readHandle(handleID)?.value.block[cidrText] == nil }) == nil {
                     try attempts.next(self)
+                    continue
                 }
+                wroteAlso = true
+                if remaining.block.isEmpty { return (released.sorted(), !extra.isEmpty) }  // the handle is gone
                 continue
             }
             var b = block.value
@@ -48,13 +63,17 @@ extension IPAMClient {
             let blockKey = CalicoKeys.block(cidr: cidr.description)
             let blockOp: Operation = b.isEmpty && b.affinity == nil
                 ? .delete(key: blockKey) : .put(key: blockKey, value: b.json.compactText)
-            let txn = Transaction(if: [.modRevision(key: blockKey, equals: block.modRevision), handleCmp], then: [blockOp, handleOp])
+            let txn = Transaction(
+                if: [.modRevision(key: blockKey, equals: block.modRevision), handleCmp], then: [blockOp, handleOp] + pending)
             let outcome = try commit(txn) { () throws(IPAMError) in
                 guard let now = try readBlock(cidr) else { return true }
                 return now.value.ordinals(handleID: handleID).isEmpty
             }
             if outcome != nil {
                 released += ordinals.map { b.address(ordinal: $0) }
+                wroteAlso = true
+                // The handle went with its last block: nothing more to read.
+                if remaining.block.isEmpty { return (released.sorted(), !extra.isEmpty) }
             } else {
                 try attempts.next(self)
             }

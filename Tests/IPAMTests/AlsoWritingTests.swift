@@ -57,6 +57,43 @@ import Testing
     }
 }
 
+/// `release(handleID:alsoWriting:)`: the plugin's DEL deletes its WorkloadEndpoint in the
+/// transaction that releases the address, or is told to delete it itself.
+@Suite struct ReleaseAlsoWritingTests {
+    @Test(arguments: Backend.allCases)
+    func theReleaseCarriesTheWritesInItsTransaction(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        try t.addPool("p", "10.43.0.0/16")
+        let ipam = IPAMClient(store: t.store)
+        let kept = try #require(try ipam.autoAssign(AssignRequest(handleID: "net.keep", node: "node1")).ipv4.first).address
+        let address = try #require(try ipam.autoAssign(AssignRequest(handleID: "net.c1", node: "node1")).ipv4.first).address
+        try t.store.put("/test/wep/c1", "x")
+
+        let r = try ipam.release(handleID: "net.c1", alsoWriting: [.delete(key: "/test/wep/c1")])
+        #expect(r.released == [address])
+        #expect(r.wroteAlso)
+        #expect(try t.store.get("/test/wep/c1") == nil)
+        #expect(try t.store.get("/calico/ipam/v2/handle/net.c1") == nil)
+        // One transaction: the block's revision is the one that deleted the record.
+        let cidr = block(of: address, size: 26).description.replacingOccurrences(of: "/", with: "-")
+        let blockRevision = try #require(try t.store.get("/calico/ipam/v2/assignment/ipv4/block/\(cidr)")).modRevision
+        #expect(try t.store.transact(Transaction(if: [], then: [])).revision == blockRevision, "the last write deleted the record")
+        #expect(try ipam.addresses(handleID: "net.keep") == [kept])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func nothingToReleaseLeavesTheWritesToTheCaller(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        try t.addPool("p", "10.44.0.0/16")
+        let ipam = IPAMClient(store: t.store)
+        try t.store.put("/test/wep/c1", "x")
+        let r = try ipam.release(handleID: "net.unknown", alsoWriting: [.delete(key: "/test/wep/c1")])
+        #expect(r.released.isEmpty)
+        #expect(!r.wroteAlso)
+        #expect(try t.store.get("/test/wep/c1")?.value == "x")
+    }
+}
+
 /// `AssignRequest.preferredBlocks`: the block the host's last address came from is tried
 /// first, so a busy host's full blocks are not read at all.
 @Suite struct PreferredBlockTests {
