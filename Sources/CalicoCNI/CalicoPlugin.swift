@@ -403,7 +403,6 @@ extension CalicoPlugin {
             }
         }
 
-        /// Deletes this attachment's endpoint in whichever namespace it was recorded.
         /// The key of this attachment's WorkloadEndpoint, in the namespace it is recorded in.
         var endpointKey: String {
             ResourceKind.workloadEndpoint.key(name: endpointName, namespace: settings.namespace)

@@ -246,18 +246,16 @@ extension WorkloadDataplane {
         [.addRoute(Route(destination: IPNetwork(address: .v6(0), prefixLength: 0), gateway: gatewayIPv6, interfaceIndex: index, priority: metric))]
     }
 
-    /// Host settings for `families`, and for IPv6 the link-local gateway address and the
-    /// link up (it was created down, or is taken down first when `isUp`, so that the kernel
-    /// never makes its own tentative copy of that address). The routes to the workload come
-    /// later (`complete`).
+    /// Host settings for `families`, and the link up: for IPv6 with the link-local gateway
+    /// address (the link was created down, or is taken down first when `isUp`, so that the
+    /// kernel never makes its own tentative copy of that address). `isUp` says the link was
+    /// prepared and brought up before for other families (`complete`, when an IPAM plugin
+    /// other than ours returned a family nobody expected); then IPv6 was disabled unless
+    /// it was among them. The routes to the workload come later (`complete`).
     ///
     /// The IPv4 settings go through netlink in one batch (`/proc/sys` writes cost ~30 µs
     /// each); IPv6 has no netlink equivalent, so those are `/proc/sys` writes in the host
     /// namespace, before the link comes up.
-    /// The host end's settings for `families`; brings the link up. `isUp` says whether it
-    /// is up already: prepared before for other families (`complete`, when an IPAM plugin
-    /// other than ours returned a family it was not prepared for), with IPv6 disabled
-    /// unless IPv6 was among them.
     ///
     /// A host end without IPv6 addresses gets IPv6 disabled before it comes up, so it
     /// never has a link-local address, its /64 or a multicast route. Upstream leaves them,

@@ -22,18 +22,18 @@ extension IPAMClient {
     {
         var attempts = Attempts(self, what: "releasing \(handleID)")
         var released: [IPAddress] = []
-        var wroteAlso = extra.isEmpty
+        var wroteAlso = false
         var pending: [Operation] { wroteAlso ? [] : extra }
         let handleKey = CalicoKeys.handle(handleID)
         while true {
-            guard let handle = try readHandle(handleID) else { return (released.sorted(), wroteAlso && !extra.isEmpty) }
+            guard let handle = try readHandle(handleID) else { return (released.sorted(), wroteAlso) }
             guard let cidrText = handle.value.block.keys.sorted().first else {
                 // An empty handle: delete it.
                 let txn = Transaction(
                     if: [.modRevision(key: handleKey, equals: handle.modRevision)], then: [.delete(key: handleKey)] + pending)
                 let store = self.store
-                if try commit(txn, applied: { () throws(IPAMError) in try call({ () throws(DatastoreError) in try store.get(handleKey) }) == nil }) != nil {
-                    return (released.sorted(), !extra.isEmpty)
+                if let revision = try commit(txn, applied: { () throws(IPAMError) in try call({ () throws(DatastoreError) in try store.get(handleKey) }) == nil }) {
+                    return (released.sorted(), wroteAlso || Self.carried(extra, revision))
                 }
                 try attempts.next(self)
                 continue
@@ -49,12 +49,12 @@ extension IPAMClient {
             else {
                 // Nothing of ours in that block (or no such block): drop the entry.
                 let txn = Transaction(if: [handleCmp], then: [handleOp] + pending)
-                if try commit(txn, applied: { () throws(IPAMError) in try readHandle(handleID)?.value.block[cidrText] == nil }) == nil {
+                guard let revision = try commit(txn, applied: { () throws(IPAMError) in try readHandle(handleID)?.value.block[cidrText] == nil }) else {
                     try attempts.next(self)
                     continue
                 }
-                wroteAlso = true
-                if remaining.block.isEmpty { return (released.sorted(), !extra.isEmpty) }  // the handle is gone
+                wroteAlso = wroteAlso || Self.carried(extra, revision)
+                if remaining.block.isEmpty { return (released.sorted(), wroteAlso) }  // the handle is gone
                 continue
             }
             var b = block.value
@@ -69,15 +69,22 @@ extension IPAMClient {
                 guard let now = try readBlock(cidr) else { return true }
                 return now.value.ordinals(handleID: handleID).isEmpty
             }
-            if outcome != nil {
+            if let revision = outcome {
                 released += ordinals.map { b.address(ordinal: $0) }
-                wroteAlso = true
+                wroteAlso = wroteAlso || Self.carried(extra, revision)
                 // The handle went with its last block: nothing more to read.
-                if remaining.block.isEmpty { return (released.sorted(), !extra.isEmpty) }
+                if remaining.block.isEmpty { return (released.sorted(), wroteAlso) }
             } else {
                 try attempts.next(self)
             }
         }
+    }
+
+    /// Whether a committed transaction carried `extra`: not known when the answer was lost
+    /// and the release was found done afterwards (`commit` returns revision 0), as someone
+    /// else may have released the addresses; the caller then writes them itself.
+    private static func carried(_ extra: [Operation], _ revision: Int64) -> Bool {
+        !extra.isEmpty && revision != 0
     }
 
     /// Releases individual addresses (calicoctl `ipam release --ip`), whoever holds them,

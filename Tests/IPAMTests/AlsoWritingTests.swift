@@ -81,6 +81,20 @@ import Testing
         #expect(try ipam.addresses(handleID: "net.keep") == [kept])
     }
 
+    /// The release's answer lost: it is found done by re-reading, but whose transaction
+    /// did it is not known, so the caller is told to make its writes itself.
+    @Test func aLostAnswerLeavesTheWritesToTheCaller() throws {
+        let setup = try TestStore(.memory)
+        let inner = try #require(setup.store as? InMemoryDatastore)
+        try setup.addPool("p", "10.45.0.0/16")
+        let address = try #require(try IPAMClient(store: inner).autoAssign(AssignRequest(handleID: "net.c1", node: "node1")).ipv4.first).address
+        let flaky = FlakyStore(inner: inner, failures: 1_000, applyBeforeFailing: true)
+        let r = try IPAMClient(store: flaky).release(handleID: "net.c1", alsoWriting: [.delete(key: "/test/wep/c1")])
+        #expect(r.released == [address])
+        #expect(!r.wroteAlso)
+        #expect(try inner.get(CalicoKeys.handle("net.c1")) == nil)
+    }
+
     @Test(arguments: Backend.allCases)
     func nothingToReleaseLeavesTheWritesToTheCaller(_ backend: Backend) throws {
         let t = try TestStore(backend)
