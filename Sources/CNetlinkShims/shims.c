@@ -24,15 +24,18 @@ static void close_span(unsigned int from, unsigned int to) {
 __attribute__((noreturn)) static void run_helper(int sock, const void *message, size_t length, int report,
                                                  const char *name) {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fd == sock || fd == report) continue;
+        if (null >= 0) dup2(null, fd); else close(fd);  // never the runtime's pipes
     }
-    int low = sock < report ? sock : report, high = sock < report ? report : sock;
-    close_span(3, (unsigned int)low - 1);
-    close_span((unsigned int)low + 1, (unsigned int)high - 1);
-    close_span((unsigned int)high + 1, UINT_MAX);
+    int keep[2] = {sock < report ? sock : report, sock < report ? report : sock};
+    unsigned int next = 3;
+    for (int i = 0; i < 2; i++) {
+        if (keep[i] < (int)next) continue;
+        close_span(next, (unsigned int)keep[i] - 1);
+        next = (unsigned int)keep[i] + 1;
+    }
+    close_span(next, UINT_MAX);
     if (name) prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 
     const struct nlmsghdr *request = message;
