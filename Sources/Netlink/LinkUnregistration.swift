@@ -128,7 +128,10 @@ extension NetlinkSocket {
         try awaitRemoval(of: watches, orAnswerOn: reader, operation: request.operation, timeout: timeout)
     }
 
-    private static func awaitRemoval(
+    /// Waits until every watched link's `RTM_DELLINK` notification has arrived or the
+    /// helper's answer (an `Int32` error number) can be read from `reader`, whichever comes
+    /// first. A watch without a listener, or on a listener that overflowed, needs the answer.
+    static func awaitRemoval(
         of watches: [LinkRemovalWatch], orAnswerOn reader: CInt, operation: String, timeout: Double
     ) throws(NetlinkError) {
         // Pending watches per listener; a watch without one waits for the answer.

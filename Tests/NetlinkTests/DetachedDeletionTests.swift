@@ -1,7 +1,7 @@
 import CNetlinkShims
 import Foundation
 import NetNS
-import Netlink
+@testable import Netlink
 import TestSupport
 import Testing
 
@@ -83,6 +83,98 @@ struct DetachedDeletionTests {
         }
         #expect(error?.isNotFound == true, "\(String(describing: error))")
         #expect(error?.operation == "ip link del index 999999")
+    }
+}
+
+/// The wait itself (`awaitRemoval`): what ends it, driven by hand. The helper's report pipe
+/// is a pipe the test writes to; the notifications come from a link the test deletes.
+@Suite("Waiting for a link's removal")
+struct AwaitRemovalTests {
+    /// Runs `awaitRemoval` on its own thread; `finished` tells whether it has returned.
+    final class Waiter: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        private let lock = NSLock()
+        private var result: Result<Void, NetlinkError>?
+        var outcome: Result<Void, NetlinkError>? { lock.withLock { result } }
+
+        init(_ watches: [LinkRemovalWatch], reader: CInt, timeout: Double = 10) {
+            Thread.detachNewThread { [self] in
+                let r = Result { () throws(NetlinkError) in
+                    try NetlinkSocket.awaitRemoval(of: watches, orAnswerOn: reader, operation: "ip link del index 7", timeout: timeout)
+                }
+                lock.withLock { result = r }
+                done.signal()
+            }
+        }
+
+        func finished(within seconds: Double) -> Bool { done.wait(timeout: .now() + seconds) == .success }
+    }
+
+    func reportPipe() -> (reader: CInt, writer: CInt) {
+        var ends: [CInt] = [-1, -1]
+        _ = pipe(&ends)
+        return (ends[0], ends[1])
+    }
+
+    func report(_ code: Int32, to writer: CInt) {
+        var code = code
+        _ = withUnsafeBytes(of: &code) { write(writer, $0.baseAddress, $0.count) }
+    }
+
+    @Test func aWatchWithoutAListenerWaitsForTheAnswer() throws {
+        let (reader, writer) = reportPipe()
+        defer { close(reader); close(writer) }
+        let waiter = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader)
+        #expect(!waiter.finished(within: 0.2), "returned before the helper answered")
+        report(0, to: writer)
+        #expect(waiter.finished(within: 10))
+        #expect(throws: Never.self) { try waiter.outcome?.get() }
+    }
+
+    @Test func theKernelsRefusalIsThrownAndAMissingAnswerIsAnError() throws {
+        let (reader, writer) = reportPipe()
+        defer { close(reader) }
+        let refused = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader)
+        report(EPERM, to: writer)
+        #expect(refused.finished(within: 10))
+        guard case .failure(let error) = refused.outcome else { Issue.record("no error"); return }
+        #expect(error.code == EPERM && error.operation == "ip link del index 7")
+
+        let silent = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader)
+        close(writer)  // the helper died without answering
+        #expect(silent.finished(within: 10))
+        guard case .failure(let lost) = silent.outcome else { Issue.record("no error"); return }
+        #expect(lost.code == EPIPE)
+    }
+
+    @Test func nothingAtAllTimesOut() throws {
+        let (reader, writer) = reportPipe()
+        defer { close(reader); close(writer) }
+        let waiter = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader, timeout: 0.3)
+        #expect(waiter.finished(within: 10))
+        guard case .failure(let error) = waiter.outcome else { Issue.record("no error"); return }
+        #expect(error.code == ETIMEDOUT)
+    }
+
+    /// Watched links end the wait with their notifications alone, both of them needed: the
+    /// answer never comes here.
+    @Test(.enabled(if: namespaceTests, "needs root and the ip tool"))
+    func watchedLinksEndItWithTheirNotifications() throws {
+        let host = try TestNamespace("ar-h")
+        let (reader, writer) = reportPipe()
+        defer { close(reader); close(writer) }
+        try host.check(["ip", "link", "add", "ar0", "type", "veth", "peer", "name", "ar0p"])
+        try host.check(["ip", "link", "add", "ar1", "type", "veth", "peer", "name", "ar1p"])
+        let first = try openSocket(in: host).link(named: "ar0").index
+        let second = try openSocket(in: host).link(named: "ar1").index
+        let listener = try NetworkNamespace(path: host.path).run { try LinkEventListener() }
+        let waiter = Waiter([LinkRemovalWatch(listener: listener, index: first), LinkRemovalWatch(listener: listener, index: second)],
+                            reader: reader)
+        try host.check(["ip", "link", "del", "ar0"])
+        #expect(!waiter.finished(within: 0.2), "returned with one of two links still there")
+        try host.check(["ip", "link", "del", "ar1"])
+        #expect(waiter.finished(within: 10))
+        #expect(throws: Never.self) { try waiter.outcome?.get() }
     }
 }
 
