@@ -164,7 +164,7 @@ extension NetlinkSocket {
             if remaining <= 0 {
                 throw NetlinkError(
                     code: ETIMEDOUT, operation: operation,
-                    kernelMessage: "the kernel neither unregistered the link nor answered within \(Int(timeout)) s")
+                    kernelMessage: "the kernel neither unregistered the link nor answered within \(timeout) s")
             }
             let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000 + 1, 60_000)))
             if ready < 0 {
