@@ -286,13 +286,10 @@ extension WorkloadDataplane {
                         interfaceIndex: link.index, network: IPNetwork(address: Self.gatewayIPv6, prefixLength: 64),
                         flags: .noDAD, scope: .link)))
         } else if !isUp {
-            try inHostNamespace {
-                do throws(Errno) {
-                    try Sysctl.disableIPv6(interface: name).write("1")
-                } catch where error.code == Errno.ENOENT {
-                    // No IPv6 in this kernel (ipv6.disable=1): nothing to disable.
-                }
-            }
+            // Best effort: the workload does not need it. Without IPv6 in the kernel
+            // (ipv6.disable=1) there is nothing to disable; where the setting cannot be
+            // written, the host end keeps the IPv6 upstream leaves it.
+            try inHostNamespace { try? Sysctl.disableIPv6(interface: name).write("1") }
         }
         if families.ipv6 || !isUp { requests.append(.setLinkUp(index: link.index)) }
         do { try hostSocket.perform(requests) } catch { throw .netlink(error) }
