@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/prctl.h>
+#include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 // Closes every descriptor from `from` to `to` (inclusive), close_range(2) or one by one.
@@ -104,4 +106,19 @@ int cnl_detached_request(int sock, const void *message, size_t length, const cha
         return -1;
     }
     return ends[0];
+}
+
+ssize_t cnl_recv_with_nsid(int fd, void *buffer, size_t length, int *nsid) {
+    struct iovec io = {.iov_base = buffer, .iov_len = length};
+    union { char bytes[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr message = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    *nsid = -1;
+    ssize_t got = recvmsg(fd, &message, 0);
+    if (got < 0) return got;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID)
+            memcpy(nsid, CMSG_DATA(c), sizeof(int));
+    }
+    return got;
 }

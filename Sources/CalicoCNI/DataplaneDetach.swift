@@ -25,7 +25,7 @@ extension WorkloadDataplane {
         }
         if let hostLink {
             do throws(DataplaneError) {
-                try deleteVeth(hostLink, containerNamespacePath: containerNamespacePath)
+                try deleteVeth(hostLink)
                 return
             } catch .netlink(let error) where error.isNotFound {
                 // Gone meanwhile (a concurrent DEL): as if it had not been there.
@@ -50,37 +50,16 @@ extension WorkloadDataplane {
         }
     }
 
-    /// Deletes the host end of a veth and waits until both ends are unregistered.
-    private func deleteVeth(_ hostLink: Link, containerNamespacePath: String?) throws(DataplaneError) {
-        // The peer is watched in its namespace: the host's when the kernel names no other
-        // (no link-netnsid), else the container's, if it can be opened. A peer that cannot be
-        // watched makes the deletion wait for the kernel's answer.
-        var peerListener: LinkEventListener?
-        if let peer = hostLink.linkIndex, peer > 0, hostLink.linkNamespaceID != nil,
-            let containerNamespacePath, let container = try? NetworkNamespace(path: containerNamespacePath)
-        {
-            peerListener = try? Self.containerListener(container)
+    /// Deletes the host end of a veth and waits until both ends are unregistered: one
+    /// listener in the host namespace hears both, the peer's through its namespace id.
+    private func deleteVeth(_ hostLink: Link) throws(DataplaneError) {
+        var watches = [LinkRemovalWatch(index: hostLink.index)]
+        if let peer = hostLink.linkIndex, peer > 0 {
+            watches.append(LinkRemovalWatch(namespaceID: hostLink.linkNamespaceID, index: peer))
         }
-        let deleted: Result<Void, NetlinkError> = try inHostNamespace {
-            Result { () throws(NetlinkError) in
-                let hostListener = try LinkEventListener()
-                var watches = [LinkRemovalWatch(listener: hostListener, index: hostLink.index)]
-                if let peer = hostLink.linkIndex, peer > 0 {
-                    let listener = hostLink.linkNamespaceID == nil ? hostListener : peerListener
-                    watches.append(LinkRemovalWatch(listener: listener, index: peer))
-                }
-                try NetlinkSocket.deleteLinkDetached(
-                    index: hostLink.index, awaiting: watches, helperName: "calico-veth-del")
-            }
-        }
-        if case .failure(let error) = deleted { throw .netlink(error) }
-    }
-
-    static func containerListener(_ namespace: NetworkNamespace) throws(DataplaneError) -> LinkEventListener {
-        do {
-            return try namespace.run { try LinkEventListener() }
-        } catch {
-            throw DataplaneError.wrapping(error)
+        try inHostNamespace {
+            try NetlinkSocket.deleteLinkDetached(
+                index: hostLink.index, awaiting: watches, on: try LinkEventListener(), helperName: "calico-veth-del")
         }
     }
 }

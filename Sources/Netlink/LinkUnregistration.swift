@@ -2,45 +2,29 @@ import CNetlinkShims
 import Glibc
 import POSIX
 
-/// The link notifications (`RTNLGRP_LINK`) of one network namespace: the namespace of the
-/// thread that opened the listener, for the listener's whole life. `ip monitor link`.
+/// Link notifications (`RTNLGRP_LINK`): those of the namespace the listener was opened in
+/// (the calling thread's, for the listener's whole life) and, where the kernel allows
+/// (`NETLINK_LISTEN_ALL_NSID`, root), those of every namespace that has an id there, such
+/// as a veth peer's. `ip monitor link all-nsid`.
 public final class LinkEventListener: Sendable {
     let descriptor: CInt
+    /// Whether notifications of other namespaces come too.
+    let hearsOtherNamespaces: Bool
 
     /// Subscribes, in the calling thread's network namespace. Notifications sent before
     /// this returns are not seen.
     public init() throws(NetlinkError) {
-        let fd: CInt
-        do {
-            fd = try syscallRetrying("socket(AF_NETLINK)") {
-                socket(
-                    AF_NETLINK,
-                    Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue),
-                    NETLINK_ROUTE)
-            }
-        } catch { throw NetlinkError(error) }
-        var address = sockaddr_nl()
-        address.nl_family = sa_family_t(AF_NETLINK)
-        address.nl_groups = UInt32(RTMGRP_LINK)
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
-            }
-        }
-        if bound != 0 {
-            let error = NetlinkError(Errno.current("bind(RTNLGRP_LINK)"))
-            close(fd)
-            throw error
-        }
+        let (fd, _) = try NetlinkSocket.open(groups: UInt32(RTMGRP_LINK), nonBlocking: true)
         descriptor = fd
+        hearsOtherNamespaces = NetlinkSocket.enable(NETLINK_LISTEN_ALL_NSID, on: fd)
     }
 
     deinit { close(descriptor) }
 
     /// What reading the queued notifications found.
     enum Drained {
-        /// The indexes of the links deleted (`RTM_DELLINK`), in order.
-        case deleted([Int32])
+        /// The links deleted (`RTM_DELLINK`), in order.
+        case deleted([LinkRemovalWatch])
         /// The socket overflowed (`ENOBUFS`): notifications were lost, so none can be
         /// relied on any more.
         case overflowed
@@ -48,10 +32,11 @@ public final class LinkEventListener: Sendable {
 
     /// Reads every notification queued now, without blocking.
     func drain() -> Drained {
-        var deleted: [Int32] = []
+        var deleted: [LinkRemovalWatch] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            var namespaceID: CInt = -1
+            let received = buffer.withUnsafeMutableBytes { cnl_recv_with_nsid(descriptor, $0.baseAddress, $0.count, &namespaceID) }
             if received < 0 {
                 switch errno {
                 case EINTR: continue
@@ -61,21 +46,23 @@ public final class LinkEventListener: Sendable {
             }
             for message in ReceivedMessage.split(buffer[0..<received])
             where message.type == UInt16(RTM_DELLINK) {
-                if let header = InterfaceInfoHeader(decoding: message.payload) { deleted.append(header.index) }
+                if let header = InterfaceInfoHeader(decoding: message.payload) {
+                    deleted.append(LinkRemovalWatch(namespaceID: namespaceID < 0 ? nil : namespaceID, index: header.index))
+                }
             }
         }
     }
 }
 
 /// A link whose removal `NetlinkSocket.deleteLinkDetached` waits for: `index` in the
-/// namespace of `listener`. Without a listener (its namespace could not be watched) only
-/// the kernel's answer to the deletion can tell.
-public struct LinkRemovalWatch: Sendable {
-    public var listener: LinkEventListener?
+/// namespace the listener's namespace knows by `namespaceID` (a link's `linkNamespaceID`;
+/// nil for its own).
+public struct LinkRemovalWatch: Sendable, Hashable {
+    public var namespaceID: Int32?
     public var index: Int32
 
-    public init(listener: LinkEventListener?, index: Int32) {
-        self.listener = listener
+    public init(namespaceID: Int32? = nil, index: Int32) {
+        self.namespaceID = namespaceID
         self.index = index
     }
 }
@@ -99,14 +86,17 @@ extension NetlinkSocket {
     /// teardown and holds none of its caller's descriptors. Where no helper can be started
     /// (a pid limit), the request is sent from here and waited for.
     ///
-    /// Watch the link itself and its peer (a veth's `linkIndex`), each through a listener
-    /// in its namespace opened before this call. The request goes out on a new socket of
-    /// the calling thread's namespace, which must be the link's.
+    /// Watch the link itself and its peer (a veth's `linkIndex` in `linkNamespaceID`),
+    /// through a listener opened in the link's namespace before this call; without one, or
+    /// for a peer elsewhere when the listener hears only its own namespace, the call waits
+    /// for the answer. The request goes out on a new socket of the calling thread's
+    /// namespace, which must be the link's.
     ///
     /// Throws the kernel's refusal (`ENODEV`, `isNotFound`, when the link is already
     /// gone), or `ETIMEDOUT` when neither happened within `timeout` seconds.
     public static func deleteLinkDetached(
-        index: Int32, awaiting watches: [LinkRemovalWatch], timeout: Double = 30, helperName: String
+        index: Int32, awaiting watches: [LinkRemovalWatch], on listener: LinkEventListener?, timeout: Double = 30,
+        helperName: String
     ) throws(NetlinkError) {
         let request = NetlinkRequest.deleteLink(index: index)
         let socket = try NetlinkSocket()
@@ -125,41 +115,26 @@ extension NetlinkSocket {
         }
         defer { close(reader) }
         // The helper owns `socket` now; its descriptor here is closed when it goes.
-        try awaitRemoval(of: watches, orAnswerOn: reader, operation: request.operation, timeout: timeout)
+        try awaitRemoval(of: watches, on: listener, orAnswerOn: reader, operation: request.operation, timeout: timeout)
     }
 
-    /// Waits until every watched link's `RTM_DELLINK` notification has arrived or the
-    /// helper's answer (an `Int32` error number) can be read from `reader`, whichever comes
-    /// first. A watch without a listener, or on a listener that overflowed, needs the answer.
+    /// Waits until every watched link's `RTM_DELLINK` notification has arrived on
+    /// `listener` or the helper's answer (an `Int32` error number) can be read from
+    /// `reader`, whichever comes first. Without a listener, with watches it cannot hear, or
+    /// once it overflowed, only the answer ends the wait.
     static func awaitRemoval(
-        of watches: [LinkRemovalWatch], orAnswerOn reader: CInt, operation: String, timeout: Double
+        of watches: [LinkRemovalWatch], on listener: LinkEventListener?, orAnswerOn reader: CInt, operation: String,
+        timeout: Double
     ) throws(NetlinkError) {
-        // Pending watches per listener; a watch without one waits for the answer.
-        var listeners: [LinkEventListener] = []
-        var pending: [[Int32]] = []
-        var answerNeeded = watches.isEmpty
-        for watch in watches {
-            guard let listener = watch.listener else {
-                answerNeeded = true
-                continue
-            }
-            if let at = listeners.firstIndex(where: { $0 === listener }) {
-                pending[at].append(watch.index)
-            } else {
-                listeners.append(listener)
-                pending.append([watch.index])
-            }
-        }
-        var overflowed = [Bool](repeating: false, count: listeners.count)
+        var pending = Set(watches)
+        var hearing = listener.map { listener in
+            listener.hearsOtherNamespaces || watches.allSatisfy { $0.namespaceID == nil }
+        } ?? false
         let deadline = Deadline(secondsFromNow: timeout)
         while true {
-            if !answerNeeded && pending.allSatisfy(\.isEmpty) { return }
+            if hearing && pending.isEmpty { return }
             var fds = [pollfd(fd: reader, events: Int16(POLLIN), revents: 0)]
-            var polled: [Int] = []
-            for (i, listener) in listeners.enumerated() where !pending[i].isEmpty && !overflowed[i] {
-                fds.append(pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0))
-                polled.append(i)
-            }
+            if hearing, let listener { fds.append(pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0)) }
             let remaining = deadline.remaining
             if remaining <= 0 {
                 throw NetlinkError(
@@ -182,14 +157,10 @@ extension NetlinkSocket {
                 throw NetlinkError(
                     code: EPIPE, operation: operation, kernelMessage: "the helper sending it ended without an answer")
             }
-            for (slot, i) in polled.enumerated() where fds[slot + 1].revents != 0 {
-                switch listeners[i].drain() {
-                case .deleted(let indexes):
-                    pending[i].removeAll { indexes.contains($0) }
-                case .overflowed:
-                    // Lost notifications: this listener's links wait for the answer instead.
-                    overflowed[i] = true
-                    answerNeeded = true
+            if fds.count > 1, fds[1].revents != 0, let listener {
+                switch listener.drain() {
+                case .deleted(let links): pending.subtract(links)
+                case .overflowed: hearing = false  // lost notifications: only the answer can tell
                 }
             }
         }

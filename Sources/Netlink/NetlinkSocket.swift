@@ -31,21 +31,29 @@ public final class NetlinkSocket: Sendable {
     ///
     /// The corresponding C calls are `socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)` and `bind`.
     public init() throws(NetlinkError) {
-        let fd: CInt
-        do {
-            fd = try syscallRetrying("socket(AF_NETLINK)") {
-                socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
-            }
-        } catch { throw NetlinkError(error) }
+        let (fd, port) = try Self.open()
         // Extended ACKs give readable kernel messages; capped ACKs keep error replies small;
         // strict checking makes the kernel filter dumps by the header's index/table. All
         // three are optional: older kernels refuse them and we filter on our side anyway.
-        var on: CInt = 1
-        for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK] {
-            _ = setsockopt(fd, cnl_sol_netlink(), option, &on, socklen_t(MemoryLayout<CInt>.size))
-        }
+        for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK] { Self.enable(option, on: fd) }
+        descriptor = fd
+        self.port = port
+        state = Mutex(State(nextSequence: 1, buffer: [UInt8](repeating: 0, count: NetlinkSocket.bufferSize)))
+    }
+
+    deinit { close(descriptor) }
+
+    /// A bound `NETLINK_ROUTE` socket of the calling thread's namespace, subscribed to
+    /// `groups`: its descriptor and port. `socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)`, `bind`.
+    static func open(groups: UInt32 = 0, nonBlocking: Bool = false) throws(NetlinkError) -> (descriptor: CInt, port: UInt32) {
+        let flags = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd: CInt
+        do {
+            fd = try syscallRetrying("socket(AF_NETLINK)") { socket(AF_NETLINK, flags, NETLINK_ROUTE) }
+        } catch { throw NetlinkError(error) }
         var address = sockaddr_nl()
         address.nl_family = sa_family_t(AF_NETLINK)
+        address.nl_groups = groups
         var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic -> CInt in
@@ -58,12 +66,15 @@ public final class NetlinkSocket: Sendable {
             close(fd)
             throw error
         }
-        descriptor = fd
-        port = address.nl_pid
-        state = Mutex(State(nextSequence: 1, buffer: [UInt8](repeating: 0, count: NetlinkSocket.bufferSize)))
+        return (fd, address.nl_pid)
     }
 
-    deinit { close(descriptor) }
+    /// Sets a `SOL_NETLINK` option to 1; whether the kernel took it.
+    @discardableResult
+    static func enable(_ option: Int32, on fd: CInt) -> Bool {
+        var on: CInt = 1
+        return setsockopt(fd, cnl_sol_netlink(), option, &on, socklen_t(MemoryLayout<CInt>.size)) == 0
+    }
 
     /// Sends one command and waits for its ACK.
     public func perform(_ request: NetlinkRequest) throws(NetlinkError) {

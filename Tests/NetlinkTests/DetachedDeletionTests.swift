@@ -32,16 +32,12 @@ struct DetachedDeletionTests {
         let link = try workloadVeth(host, container)
         let peer = try #require(link.linkIndex)
         #expect(link.linkNamespaceID != nil, "the peer is in another namespace")
-        let hostHandle = try NetworkNamespace(path: host.path)
-        let peerListener = try NetworkNamespace(path: container.path).run { try LinkEventListener() }
-
-        try hostHandle.run {
-            let listener = try LinkEventListener()
+        try NetworkNamespace(path: host.path).run {
             try NetlinkSocket.deleteLinkDetached(
                 index: link.index,
-                awaiting: [LinkRemovalWatch(listener: listener, index: link.index),
-                           LinkRemovalWatch(listener: peerListener, index: peer)],
-                helperName: "test-veth-del")
+                awaiting: [LinkRemovalWatch(index: link.index),
+                           LinkRemovalWatch(namespaceID: link.linkNamespaceID, index: peer)],
+                on: try LinkEventListener(), helperName: "test-veth-del")
         }
 
         // What a runtime checks right after DEL: no link, no address, no route at either end.
@@ -56,16 +52,14 @@ struct DetachedDeletionTests {
         #expect(try ipLink(container, "dd1") != nil)
     }
 
-    @Test func anUnwatchedPeerWaitsForTheKernelsAnswer() throws {
+    /// Without a listener the helper's answer ends the call (see `AwaitRemovalTests`): the
+    /// kernel has then finished its teardown too.
+    @Test func withoutAListenerTheKernelsAnswerEndsIt() throws {
         let host = try TestNamespace("dd-h"), container = try TestNamespace("dd-c")
         let link = try workloadVeth(host, container)
         try NetworkNamespace(path: host.path).run {
-            let listener = try LinkEventListener()
             try NetlinkSocket.deleteLinkDetached(
-                index: link.index,
-                awaiting: [LinkRemovalWatch(listener: listener, index: link.index),
-                           LinkRemovalWatch(listener: nil, index: try #require(link.linkIndex))],
-                helperName: "test-veth-del")
+                index: link.index, awaiting: [LinkRemovalWatch(index: link.index)], on: nil, helperName: "test-veth-del")
         }
         #expect(try ipLink(host, "dd0") == nil)
         #expect(try ipLink(container, "dd1") == nil)
@@ -75,9 +69,8 @@ struct DetachedDeletionTests {
         let host = try TestNamespace("dd-h")
         let error = #expect(throws: NetlinkError.self) {
             try NetworkNamespace(path: host.path).run {
-                let listener = try LinkEventListener()
                 try NetlinkSocket.deleteLinkDetached(
-                    index: 999_999, awaiting: [LinkRemovalWatch(listener: listener, index: 999_999)],
+                    index: 999_999, awaiting: [LinkRemovalWatch(index: 999_999)], on: try LinkEventListener(),
                     helperName: "test-veth-del")
             }
         }
@@ -97,10 +90,11 @@ struct AwaitRemovalTests {
         private var result: Result<Void, NetlinkError>?
         var outcome: Result<Void, NetlinkError>? { lock.withLock { result } }
 
-        init(_ watches: [LinkRemovalWatch], reader: CInt, timeout: Double = 10) {
+        init(_ watches: [LinkRemovalWatch], on listener: LinkEventListener? = nil, reader: CInt, timeout: Double = 10) {
             Thread.detachNewThread { [self] in
                 let r = Result { () throws(NetlinkError) in
-                    try NetlinkSocket.awaitRemoval(of: watches, orAnswerOn: reader, operation: "ip link del index 7", timeout: timeout)
+                    try NetlinkSocket.awaitRemoval(
+                        of: watches, on: listener, orAnswerOn: reader, operation: "ip link del index 7", timeout: timeout)
                 }
                 lock.withLock { result = r }
                 done.signal()
@@ -121,10 +115,10 @@ struct AwaitRemovalTests {
         _ = withUnsafeBytes(of: &code) { write(writer, $0.baseAddress, $0.count) }
     }
 
-    @Test func aWatchWithoutAListenerWaitsForTheAnswer() throws {
+    @Test func withoutAListenerOnlyTheAnswerEndsIt() throws {
         let (reader, writer) = reportPipe()
         defer { close(reader); close(writer) }
-        let waiter = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader)
+        let waiter = Waiter([LinkRemovalWatch(index: 7)], reader: reader)
         #expect(!waiter.finished(within: 0.2), "returned before the helper answered")
         report(0, to: writer)
         #expect(waiter.finished(within: 10))
@@ -134,13 +128,13 @@ struct AwaitRemovalTests {
     @Test func theKernelsRefusalIsThrownAndAMissingAnswerIsAnError() throws {
         let (reader, writer) = reportPipe()
         defer { close(reader) }
-        let refused = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader)
+        let refused = Waiter([LinkRemovalWatch(index: 7)], reader: reader)
         report(EPERM, to: writer)
         #expect(refused.finished(within: 10))
         guard case .failure(let error) = refused.outcome else { Issue.record("no error"); return }
         #expect(error.code == EPERM && error.operation == "ip link del index 7")
 
-        let silent = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader)
+        let silent = Waiter([LinkRemovalWatch(index: 7)], reader: reader)
         close(writer)  // the helper died without answering
         #expect(silent.finished(within: 10))
         guard case .failure(let lost) = silent.outcome else { Issue.record("no error"); return }
@@ -150,10 +144,31 @@ struct AwaitRemovalTests {
     @Test func nothingAtAllTimesOut() throws {
         let (reader, writer) = reportPipe()
         defer { close(reader); close(writer) }
-        let waiter = Waiter([LinkRemovalWatch(listener: nil, index: 7)], reader: reader, timeout: 0.3)
+        let waiter = Waiter([LinkRemovalWatch(index: 7)], reader: reader, timeout: 0.3)
         #expect(waiter.finished(within: 10))
         guard case .failure(let error) = waiter.outcome else { Issue.record("no error"); return }
         #expect(error.code == ETIMEDOUT)
+    }
+
+    /// A link in another namespace is heard through that namespace's id (a veth peer's
+    /// `linkNamespaceID`), on the one listener of the host's namespace; the answer never
+    /// comes here.
+    @Test(.enabled(if: namespaceTests, "needs root and the ip tool"))
+    func aPeerInAnotherNamespaceIsHeardThroughItsID() throws {
+        let host = try TestNamespace("ar-h"), container = try TestNamespace("ar-c")
+        let (reader, writer) = reportPipe()
+        defer { close(reader); close(writer) }
+        try host.check(["ip", "link", "add", "ar0", "type", "veth", "peer", "name", "ar0p", "netns", container.name])
+        let link = try openSocket(in: host).link(named: "ar0")
+        let namespaceID: Int32 = try #require(link.linkNamespaceID)
+        let peer = LinkRemovalWatch(namespaceID: namespaceID, index: try #require(link.linkIndex))
+        let listener = try NetworkNamespace(path: host.path).run { try LinkEventListener() }
+        #expect(listener.hearsOtherNamespaces)
+        let waiter = Waiter([peer], on: listener, reader: reader)
+        #expect(!waiter.finished(within: 0.2))
+        try container.check(["ip", "link", "del", "ar0p"])
+        #expect(waiter.finished(within: 10))
+        #expect(throws: Never.self) { try waiter.outcome?.get() }
     }
 
     /// Watched links end the wait with their notifications alone, both of them needed: the
@@ -168,8 +183,7 @@ struct AwaitRemovalTests {
         let first = try openSocket(in: host).link(named: "ar0").index
         let second = try openSocket(in: host).link(named: "ar1").index
         let listener = try NetworkNamespace(path: host.path).run { try LinkEventListener() }
-        let waiter = Waiter([LinkRemovalWatch(listener: listener, index: first), LinkRemovalWatch(listener: listener, index: second)],
-                            reader: reader)
+        let waiter = Waiter([LinkRemovalWatch(index: first), LinkRemovalWatch(index: second)], on: listener, reader: reader)
         try host.check(["ip", "link", "del", "ar0"])
         #expect(!waiter.finished(within: 0.2), "returned with one of two links still there")
         try host.check(["ip", "link", "del", "ar1"])

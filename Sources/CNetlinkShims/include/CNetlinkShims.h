@@ -45,6 +45,11 @@ static inline int cnl_sol_netlink(void) { return 270; }
 static inline long cnl_nsfs_magic(void) { return NSFS_MAGIC; }
 static inline long cnl_procfs_magic(void) { return PROC_SUPER_MAGIC; }
 
+/// recv(2) of one netlink datagram on a socket with NETLINK_LISTEN_ALL_NSID: `*nsid` is
+/// the id (in the socket's namespace) of the namespace the datagram comes from, or -1 for
+/// the socket's own. Returns what recv returns.
+ssize_t cnl_recv_with_nsid(int fd, void *buffer, size_t length, int *nsid);
+
 /// Sends one netlink request from a helper process and returns without waiting for it.
 ///
 /// Forks a helper (through a middle process that ends at once, so the helper is not the
